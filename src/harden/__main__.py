@@ -1,0 +1,3 @@
+from harden.cli.main import main
+
+main()

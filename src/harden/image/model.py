@@ -1,0 +1,296 @@
+"""The image model: values only, no I/O.
+
+An ``Image`` is a config plus an ordered stack of layers (oldest first). A ``Rootfs`` is the merged view of those
+layers: one ``FileEntry`` per path, with all metadata (mode, owner, links, devices, xattrs) kept in the model, so
+nothing depends on the host filesystem or on privileges. File contents live in a ``BlobStore`` addressed by sha256.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import PurePosixPath
+from types import MappingProxyType
+from typing import IO, Any
+
+
+class EntryType(StrEnum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    CHAR = "char"
+    BLOCK = "block"
+    FIFO = "fifo"
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One path of a root filesystem. ``path`` is relative to ``/`` ("usr/bin/python3"); the root itself is ".".
+
+    Regular files and hardlinks carry ``digest``/``size`` of their content (a key into the ``BlobStore``);
+    hardlinks also carry ``linkname``, the root-relative path of the file they link to; symlinks carry the
+    target exactly as stored in the layer.
+    """
+
+    path: PurePosixPath
+    type: EntryType
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    size: int = 0
+    digest: str | None = None
+    linkname: str | None = None
+    devmajor: int = 0
+    devminor: int = 0
+    mtime: int = 0
+    uname: str = ""
+    gname: str = ""
+    xattrs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def is_file(self) -> bool:
+        return self.type is EntryType.FILE
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type is EntryType.DIR
+
+    @property
+    def has_content(self) -> bool:
+        return self.type in (EntryType.FILE, EntryType.HARDLINK)
+
+    @property
+    def setid(self) -> bool:
+        return bool(self.mode & 0o6000) and self.type is not EntryType.DIR
+
+    def evolve(self, **changes: Any) -> FileEntry:
+        return replace(self, **changes)
+
+
+class Rootfs:
+    """An immutable merged filesystem: path -> FileEntry. Transforms return new instances."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: Mapping[PurePosixPath, FileEntry]) -> None:
+        self._entries: Mapping[PurePosixPath, FileEntry] = MappingProxyType(dict(entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    def __iter__(self) -> Iterator[FileEntry]:
+        """Entries in sorted path order (deterministic)."""
+        for path in sorted(self._entries):
+            yield self._entries[path]
+
+    def get(self, path: PurePosixPath | str) -> FileEntry | None:
+        return self._entries.get(PurePosixPath(path))
+
+    @property
+    def entries(self) -> Mapping[PurePosixPath, FileEntry]:
+        return self._entries
+
+    def under(self, prefix: PurePosixPath | str) -> Iterator[FileEntry]:
+        """``prefix`` itself and everything below it."""
+        root = PurePosixPath(prefix)
+        for path, entry in self._entries.items():
+            if path == root or root in path.parents:
+                yield entry
+
+    def files(self) -> Iterator[FileEntry]:
+        return (e for e in self._entries.values() if e.type is EntryType.FILE)
+
+    def content_bytes(self) -> int:
+        """Bytes of file content, each hardlinked inode counted once."""
+        return sum(e.size for e in self._entries.values() if e.type is EntryType.FILE)
+
+    def resolve(self, path: PurePosixPath | str, *, max_links: int = 40) -> PurePosixPath | None:
+        """Follow symlinks (in every component) inside this rootfs; None if dangling or looping."""
+        parts = list(PurePosixPath(path).parts)
+        resolved = PurePosixPath(".")
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part in ("", ".", "/"):
+                continue
+            if part == "..":
+                resolved = resolved.parent
+                continue
+            candidate = resolved / part
+            entry = self._entries.get(candidate)
+            if entry is None:
+                return None
+            if entry.type is EntryType.SYMLINK and entry.linkname is not None:
+                hops += 1
+                if hops > max_links:
+                    return None
+                target = PurePosixPath(entry.linkname)
+                if target.is_absolute():
+                    resolved = PurePosixPath(".")
+                    parts = list(target.parts[1:]) + parts
+                else:
+                    parts = list(target.parts) + parts
+                continue
+            resolved = candidate
+        return resolved
+
+    def with_changes(
+        self, *, remove: frozenset[PurePosixPath] = frozenset(), put: Mapping[PurePosixPath, FileEntry] = {}
+    ) -> Rootfs:
+        """A new Rootfs with ``remove`` paths (and everything below them) dropped and ``put`` entries set."""
+        entries = dict(self._entries)
+        if remove:
+            for path in list(entries):
+                if path in remove or any(parent in remove for parent in path.parents):
+                    del entries[path]
+        entries.update(put)
+        return Rootfs(entries)
+
+
+def _frozen_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+@dataclass(frozen=True, slots=True)
+class ImageConfig:
+    """The OCI/Docker image config JSON. Accessors read it; ``with_*`` return changed copies."""
+
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ImageConfig:
+        return cls(_frozen_json(json.loads(data)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(dict(self.raw))
+
+    @property
+    def container_config(self) -> Mapping[str, Any]:
+        return self.raw.get("config") or {}
+
+    @property
+    def user(self) -> str:
+        return str(self.container_config.get("User") or "")
+
+    @property
+    def env(self) -> tuple[str, ...]:
+        return tuple(self.container_config.get("Env") or ())
+
+    def env_value(self, name: str) -> str | None:
+        for item in self.env:
+            key, _, value = item.partition("=")
+            if key == name:
+                return value
+        return None
+
+    @property
+    def entrypoint(self) -> tuple[str, ...] | None:
+        value = self.container_config.get("Entrypoint")
+        return None if value is None else tuple(value)
+
+    @property
+    def cmd(self) -> tuple[str, ...] | None:
+        value = self.container_config.get("Cmd")
+        return None if value is None else tuple(value)
+
+    @property
+    def working_dir(self) -> str:
+        return str(self.container_config.get("WorkingDir") or "")
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.container_config.get("Labels") or {}
+
+    @property
+    def healthcheck(self) -> Mapping[str, Any] | None:
+        return self.container_config.get("Healthcheck")
+
+    @property
+    def diff_ids(self) -> tuple[str, ...]:
+        return tuple((self.raw.get("rootfs") or {}).get("diff_ids") or ())
+
+    @property
+    def history(self) -> tuple[Mapping[str, Any], ...]:
+        return tuple(self.raw.get("history") or ())
+
+    @property
+    def architecture(self) -> str:
+        return str(self.raw.get("architecture") or "")
+
+    @property
+    def os(self) -> str:
+        return str(self.raw.get("os") or "")
+
+    @property
+    def platform(self) -> str:
+        variant = self.raw.get("variant")
+        return f"{self.os}/{self.architecture}" + (f"/{variant}" if variant else "")
+
+    def with_container_config(self, **fields: Any) -> ImageConfig:
+        """Set (or, with value None, delete) keys of the ``config`` object."""
+        raw = self.to_dict()
+        config = dict(raw.get("config") or {})
+        for key, value in fields.items():
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = _frozen_json(value)
+        raw["config"] = config
+        return ImageConfig(raw)
+
+    def with_env(self, name: str, value: str) -> ImageConfig:
+        env = [item for item in self.env if item.partition("=")[0] != name]
+        env.append(f"{name}={value}")
+        return self.with_container_config(Env=env)
+
+    def with_label(self, name: str, value: str) -> ImageConfig:
+        labels = dict(self.labels)
+        labels[name] = value
+        return self.with_container_config(Labels=labels)
+
+    def with_rootfs(self, diff_ids: list[str], history_entry: Mapping[str, Any]) -> ImageConfig:
+        """Replace the layer list (squashed output) and append one history entry."""
+        raw = self.to_dict()
+        raw["rootfs"] = {"type": "layers", "diff_ids": list(diff_ids)}
+        history = [dict(h, empty_layer=True) for h in raw.get("history") or []]
+        history.append(dict(history_entry))
+        raw["history"] = history
+        return ImageConfig(raw)
+
+    def with_fields(self, **fields: Any) -> ImageConfig:
+        """Set top-level config keys (``created``, ``author`` …)."""
+        raw = self.to_dict()
+        raw.update(_frozen_json(fields))
+        return ImageConfig(raw)
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON: sorted keys, no spaces; the config digest depends only on content."""
+        return json.dumps(self.raw, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """One layer of an image. ``open`` yields the *uncompressed* tar stream (I/O happens only when called)."""
+
+    diff_id: str
+    open: Callable[[], IO[bytes]] = field(compare=False, repr=False)
+    size: int | None = None
+    media_type: str = "application/vnd.oci.image.layer.v1.tar"
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A config plus its layers (oldest first), as read from one source."""
+
+    config: ImageConfig
+    layers: tuple[Layer, ...]
+    reference: str = ""
+    repo_tags: tuple[str, ...] = ()
+    config_digest: str = ""
