@@ -1,0 +1,416 @@
+"""Merge an image's layers into one ``Rootfs``: whiteouts, opaque directories, hardlinks and escape guards.
+
+Layers are read newest-first, streamed, never extracted: the first occurrence of a path wins; ``.wh.NAME``
+hides NAME and everything below it in *lower* layers; ``.wh..wh..opq`` in a directory hides that directory's
+lower-layer children; an upper non-directory hides everything below its path. Only winning file contents are
+stored (in the BlobStore); everything else is metadata.
+
+Unsafe entries — absolute names, ``..`` components, entries whose parent is a symlink (or not a directory) in
+the merged tree, hardlinks to absolute, ``..`` or missing targets — are refused together in one UnsafeLayer
+naming each of them, or, with ``sanitize=True``, dropped and returned in ``MergeResult.dropped``.
+
+Hardlinks end in a canonical form: in each group of paths sharing one inode, the first path in sorted order
+is the FILE and the others are HARDLINKs to it, all carrying the inode's content digest, size and metadata.
+A group whose original file was hidden keeps its surviving links, the first promoted to a regular file.
+"""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from harden.errors import BadArchive, UnsafeLayer
+from harden.image._streams import drain, forget_members
+from harden.image.blobs import BlobStore
+from harden.image.model import EntryType, FileEntry, Layer, Rootfs
+
+log = logging.getLogger(__name__)
+
+ROOT = PurePosixPath(".")
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+XATTR_PREFIX = "SCHILY.xattr."
+IMPLICIT_DIR_MODE = 0o755
+
+
+@dataclass(frozen=True, slots=True)
+class DroppedEntry:
+    """An unsafe layer entry: refused (UnsafeLayer details) or, under sanitize, dropped and reported."""
+
+    layer: int
+    path: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"layer {self.layer}: {self.path!r}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    rootfs: Rootfs
+    dropped: tuple[DroppedEntry, ...] = ()
+
+
+def merge_layers(layers: Sequence[Layer], blobs: BlobStore, *, sanitize: bool = False) -> MergeResult:
+    """Merge ``layers`` (oldest first, as in the config) into one Rootfs; contents go into ``blobs``."""
+    merger = _Merger(blobs)
+    for index in range(len(layers) - 1, -1, -1):
+        merger.merge_layer(layers[index], index)
+    return merger.finish(sanitize=sanitize)
+
+
+def normalize_name(name: str) -> PurePosixPath | str:
+    """A root-relative path for a tar name, or the reason it is unsafe (absolute, or with ``..``)."""
+    if name.startswith("/"):
+        return "absolute path"
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        return "path with '..'"
+    return PurePosixPath(*parts) if parts else ROOT
+
+
+def _kind(member: tarfile.TarInfo) -> EntryType | None:
+    if member.isreg():
+        return EntryType.FILE
+    if member.isdir():
+        return EntryType.DIR
+    if member.issym():
+        return EntryType.SYMLINK
+    if member.islnk():
+        return EntryType.HARDLINK
+    if member.ischr():
+        return EntryType.CHAR
+    if member.isblk():
+        return EntryType.BLOCK
+    if member.isfifo():
+        return EntryType.FIFO
+    return None
+
+
+def _xattrs(member: tarfile.TarInfo) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        sorted(
+            (key[len(XATTR_PREFIX) :], value)
+            for key, value in member.pax_headers.items()
+            if key.startswith(XATTR_PREFIX)
+        )
+    )
+
+
+def _entry(
+    member: tarfile.TarInfo,
+    path: PurePosixPath,
+    kind: EntryType,
+    *,
+    content: tuple[str, int] | None = None,
+    linkname: str | None = None,
+) -> FileEntry:
+    device = kind in (EntryType.CHAR, EntryType.BLOCK)
+    return FileEntry(
+        path=path,
+        type=kind,
+        mode=member.mode & 0o7777,
+        uid=member.uid,
+        gid=member.gid,
+        size=content[1] if content else 0,
+        digest=content[0] if content else None,
+        linkname=linkname,
+        devmajor=member.devmajor if device else 0,
+        devminor=member.devminor if device else 0,
+        mtime=int(member.mtime),
+        uname=member.uname or "",
+        gname=member.gname or "",
+        xattrs=_xattrs(member),
+    )
+
+
+@dataclass(slots=True)
+class _LayerState:
+    """What one layer pass remembers: its regular files (stored content or None) and its hardlinks."""
+
+    index: int
+    files: dict[PurePosixPath, tuple[str, int] | None] = field(default_factory=dict)
+    links: dict[PurePosixPath, PurePosixPath] = field(default_factory=dict)
+    refetch: dict[PurePosixPath, list[PurePosixPath]] = field(default_factory=lambda: defaultdict(list))
+    whited: set[PurePosixPath] = field(default_factory=set)
+    opaque: set[PurePosixPath] = field(default_factory=set)
+    """Directories whose lower-layer children are hidden: opaque markers, and hidden non-directories."""
+
+    def file_behind(self, target: PurePosixPath) -> PurePosixPath | None:
+        """The regular file of this layer that ``target`` is (following this layer's hardlink chains)."""
+        for _ in range(64):
+            if target in self.files:
+                return target
+            nxt = self.links.get(target)
+            if nxt is None:
+                return None
+            target = nxt
+        return None
+
+
+class _Merger:
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+        self.entries: dict[PurePosixPath, FileEntry] = {}
+        self.origin: dict[PurePosixPath, int] = {}
+        self.whited: set[PurePosixPath] = set()
+        self.opaque: set[PurePosixPath] = set()
+        self.problems: list[DroppedEntry] = []
+        self.bad: set[PurePosixPath] = set()
+        self.pending: dict[PurePosixPath, list[PurePosixPath]] = defaultdict(list)
+        self.inode: dict[PurePosixPath, tuple[int, PurePosixPath]] = {}
+
+    # -- one layer ---------------------------------------------------------------------------------------
+    def merge_layer(self, layer: Layer, index: int) -> None:
+        state = _LayerState(index)
+        stream = layer.open()
+        try:
+            with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+                while (member := tar.next()) is not None:
+                    forget_members(tar)
+                    self._member(tar, member, state)
+            drain(stream)
+        except tarfile.TarError as exc:
+            raise BadArchive(f"layer {index} ({layer.diff_id}): not a readable tar stream ({exc})") from exc
+        finally:
+            stream.close()
+        if state.refetch:
+            self._refetch(layer, state)
+        self.whited |= state.whited
+        self.opaque |= state.opaque
+        log.debug("merged layer %d: %d paths so far", index, len(self.entries))
+
+    def _problem(self, layer: int, path: str, reason: str) -> None:
+        self.problems.append(DroppedEntry(layer, path, reason))
+
+    def _hidden(self, path: PurePosixPath, layer: int) -> bool:
+        """True when an upper layer's entry, whiteout or opaque marker hides ``path`` of ``layer``."""
+        owner = self.origin.get(path)
+        if owner is not None and owner != layer:
+            return True
+        if path in self.whited:
+            return True
+        for parent in path.parents:
+            if parent in self.opaque or parent in self.whited:
+                return True
+            above = self.entries.get(parent)
+            if above is not None and self.origin[parent] != layer and above.type is not EntryType.DIR:
+                return True
+        return False
+
+    def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo, state: _LayerState) -> None:
+        path = normalize_name(member.name)
+        if isinstance(path, str):
+            self._problem(state.index, member.name, path)
+            return
+        if path == ROOT:
+            return
+        if path.name.startswith(WHITEOUT_PREFIX):
+            self._whiteout(path, state)
+            return
+        kind = _kind(member)
+        if kind is None:
+            self._problem(state.index, member.name, f"unsupported tar entry type {member.type!r}")
+            return
+        visible = not self._hidden(path, state.index)
+        if not visible and kind is not EntryType.DIR:
+            # Even hidden (by a directory above), a non-directory here replaced whatever lower layers had
+            # below this path: for them it acts like an opaque marker.
+            state.opaque.add(path)
+        if kind is EntryType.FILE:
+            self._file(tar, member, path, visible, state)
+        elif kind is EntryType.HARDLINK:
+            self._hardlink(member, path, visible, state)
+        else:
+            state.files.pop(path, None)
+            state.links.pop(path, None)
+            for link in self.pending.pop(path, []):
+                self._problem(self.origin.get(link, state.index), str(link), f"hardlink to {path}, a {kind}")
+                self.bad.add(link)
+            if visible:
+                linkname = member.linkname if kind is EntryType.SYMLINK else None
+                self._put(_entry(member, path, kind, linkname=linkname), state.index)
+
+    def _whiteout(self, path: PurePosixPath, state: _LayerState) -> None:
+        name = path.name
+        if name == OPAQUE_MARKER:
+            state.opaque.add(path.parent)
+        elif name.startswith(WHITEOUT_PREFIX * 2):
+            return  # aufs bookkeeping (.wh..wh.plnk, .wh..wh.aufs): nothing to hide
+        else:
+            hidden = name[len(WHITEOUT_PREFIX) :]
+            if hidden not in ("", ".", ".."):
+                state.whited.add(path.parent / hidden)
+
+    def _put(self, entry: FileEntry, layer: int) -> None:
+        self.entries[entry.path] = entry
+        self.origin[entry.path] = layer
+
+    def _file(
+        self,
+        tar: tarfile.TarFile,
+        member: tarfile.TarInfo,
+        path: PurePosixPath,
+        visible: bool,
+        state: _LayerState,
+    ) -> None:
+        waiting = self.pending.pop(path, [])
+        content: tuple[str, int] | None = None
+        if visible or waiting:
+            stream = tar.extractfile(member)
+            if stream is None:
+                raise BadArchive(f"layer {state.index}: cannot read {member.name}")
+            content = self.blobs.put_stream(stream)
+        state.files[path] = content
+        state.links.pop(path, None)
+        for link in waiting:
+            self.inode[link] = (state.index, path)
+            self._fill_link(link, content)
+        if visible:
+            self._put(_entry(member, path, EntryType.FILE, content=content), state.index)
+
+    def _hardlink(
+        self, member: tarfile.TarInfo, path: PurePosixPath, visible: bool, state: _LayerState
+    ) -> None:
+        target = normalize_name(member.linkname)
+        waiting = self.pending.pop(path, [])
+        if isinstance(target, str) or target == ROOT:
+            reason = target if isinstance(target, str) else "the root"
+            self._problem(state.index, member.name, f"hardlink target {member.linkname!r}: {reason}")
+            for link in waiting:
+                self._problem(self.origin.get(link, state.index), str(link), f"hardlink via {member.name!r}")
+                self.bad.add(link)
+            return
+        state.files.pop(path, None)
+        state.links[path] = target
+        links = waiting
+        if visible:
+            self._put(_entry(member, path, EntryType.HARDLINK, linkname=str(target)), state.index)
+            links = [path, *waiting]
+        if not links:
+            return
+        source = state.file_behind(target)
+        if source is None:
+            self.pending[target].extend(links)  # the target is in a lower layer (or missing)
+            return
+        content = state.files[source]
+        for link in links:
+            self.inode[link] = (state.index, source)
+            if content is None:
+                state.refetch[source].append(link)
+            else:
+                self._fill_link(link, content)
+
+    def _fill_link(self, link: PurePosixPath, content: tuple[str, int] | None) -> None:
+        entry = self.entries.get(link)
+        if entry is not None and entry.type is EntryType.HARDLINK and content is not None:
+            self.entries[link] = entry.evolve(digest=content[0], size=content[1])
+
+    def _refetch(self, layer: Layer, state: _LayerState) -> None:
+        """Second pass over a layer for hardlinked files whose own path was hidden (so not stored)."""
+        wanted = dict(state.refetch)
+        stream = layer.open()
+        try:
+            with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
+                while wanted and (member := tar.next()) is not None:
+                    forget_members(tar)
+                    path = normalize_name(member.name)
+                    if isinstance(path, PurePosixPath) and path in wanted and member.isreg():
+                        extracted = tar.extractfile(member)
+                        if extracted is None:
+                            break
+                        content = self.blobs.put_stream(extracted)
+                        for link in wanted.pop(path):
+                            self._fill_link(link, content)
+        except tarfile.TarError as exc:
+            raise BadArchive(f"layer {state.index} ({layer.diff_id}): changed between reads ({exc})") from exc
+        finally:
+            stream.close()
+        if wanted:
+            raise BadArchive(f"layer {state.index} ({layer.diff_id}): changed between reads")
+
+    # -- the merged tree ---------------------------------------------------------------------------------
+    def finish(self, *, sanitize: bool) -> MergeResult:
+        for target, links in self.pending.items():
+            for link in links:
+                self._problem(self.origin.get(link, -1), str(link), f"hardlink target {target} is missing")
+                self.bad.add(link)
+        self.pending.clear()
+        self._check_parents()
+        problems = tuple(sorted(set(self.problems), key=lambda p: (p.layer, p.path, p.reason)))
+        if problems and not sanitize:
+            raise UnsafeLayer(
+                f"{len(problems)} unsafe layer entr{'y' if len(problems) == 1 else 'ies'}"
+                " (re-run with --sanitize to drop them)",
+                details=[p.describe() for p in problems],
+            )
+        for path in self.bad:
+            self.entries.pop(path, None)
+            self.origin.pop(path, None)
+        self._canonical_hardlinks()
+        self._implicit_parents()
+        if problems:
+            log.warning("dropped %d unsafe layer entries", len(problems))
+        return MergeResult(Rootfs(self.entries), problems)
+
+    def _check_parents(self) -> None:
+        for path in list(self.entries):
+            ancestors = list(path.parents)[-2::-1]  # from the top, without "."
+            for parent in ancestors:
+                above = self.entries.get(parent)
+                if above is None or above.type is EntryType.DIR:
+                    continue
+                if above.type is EntryType.SYMLINK:
+                    reason = f"written through symlink {parent} -> {above.linkname}"
+                else:
+                    reason = f"parent {parent} is a {above.type}, not a directory"
+                self._problem(self.origin[path], str(path), reason)
+                self.bad.add(path)
+                break
+
+    def _canonical_hardlinks(self) -> None:
+        groups: dict[tuple[int, PurePosixPath], list[PurePosixPath]] = defaultdict(list)
+        for link, origin in self.inode.items():
+            entry = self.entries.get(link)
+            if entry is not None and entry.type is EntryType.HARDLINK:
+                groups[origin].append(link)
+        for (layer, source), links in groups.items():
+            members = sorted(links)
+            original = self.entries.get(source)
+            if original is not None and original.type is EntryType.FILE and self.origin[source] == layer:
+                members = sorted([*links, source])
+                inode = original
+            else:
+                inode = self.entries[members[0]]
+            if inode.digest is None:
+                raise BadArchive(f"layer {layer}: no content found for hardlinked {source}")
+            shared = {  # one inode: every name shows the same metadata
+                "digest": inode.digest,
+                "size": inode.size,
+                "mode": inode.mode,
+                "uid": inode.uid,
+                "gid": inode.gid,
+                "uname": inode.uname,
+                "gname": inode.gname,
+                "mtime": inode.mtime,
+                "xattrs": inode.xattrs,
+            }
+            leader = members[0]
+            self.entries[leader] = self.entries[leader].evolve(type=EntryType.FILE, linkname=None, **shared)
+            for other in members[1:]:
+                self.entries[other] = self.entries[other].evolve(
+                    type=EntryType.HARDLINK, linkname=str(leader), **shared
+                )
+
+    def _implicit_parents(self) -> None:
+        missing: set[PurePosixPath] = set()
+        for path in self.entries:
+            for parent in path.parents:
+                if parent != ROOT and parent not in self.entries:
+                    missing.add(parent)
+        for path in missing:
+            self.entries[path] = FileEntry(path=path, type=EntryType.DIR, mode=IMPLICIT_DIR_MODE)

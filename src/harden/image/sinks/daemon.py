@@ -1,0 +1,77 @@
+"""The Docker-API engine as a sink: load a docker-archive *untagged*, then tag it when the caller decides.
+
+Loading first and tagging last means a failed or interrupted run never leaves a tag pointing at a half-made
+image; an untagged image that verification rejected can be removed with ``remove_image``. The image id is the
+config digest, the same in Docker and podman.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from harden.errors import InputError
+from harden.image._engine_errors import engine_errors
+from harden.image.reference import split_tag
+from harden.image.sources._archive import TarArchive
+from harden.image.sources.docker_archive import read_docker_archive
+
+log = logging.getLogger(__name__)
+
+_LOADED = re.compile(r"(^Loaded image ID: |^Loaded image: )(.+)$", re.MULTILINE)
+
+
+def _client(client: Any) -> Any:
+    if client is not None:
+        return client
+    from harden.engine import connect
+
+    return connect()
+
+
+def load_archive(archive: Path, *, client: Any = None) -> str:
+    """Load a docker-archive (written without RepoTags) into the engine; return the image id."""
+    import docker.errors
+
+    image = read_docker_archive(TarArchive(archive, f"docker-archive {archive}"))
+    client = _client(client)
+    reported: list[str] = []
+    with engine_errors(f"loading {archive.name}"):
+        with archive.open("rb") as stream:
+            for chunk in client.api.load_image(stream):
+                if not isinstance(chunk, dict):
+                    continue
+                if "errorDetail" in chunk or "error" in chunk:
+                    detail = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error")
+                    raise InputError(f"the engine could not load {archive.name}: {detail}")
+                match = _LOADED.search(str(chunk.get("stream") or ""))
+                if match:
+                    reported.append(match.group(2).strip())
+        for candidate in (image.config_digest, *reported):
+            try:
+                image_id = str(client.images.get(candidate).id)
+            except docker.errors.NotFound:
+                continue
+            log.info("loaded %s as %s", archive.name, image_id)
+            return image_id
+    raise InputError(f"the engine accepted {archive.name} but shows no image {image.config_digest}")
+
+
+def tag_image(image_id: str, tag: str, *, client: Any = None) -> None:
+    repository, version = split_tag(tag)
+    client = _client(client)
+    with engine_errors(f"tagging {image_id} as {tag}"):
+        if not client.images.get(image_id).tag(repository, version or None):
+            raise InputError(f"the engine refused to tag {image_id} as {tag}")
+
+
+def remove_image(image_id: str, *, client: Any = None) -> None:
+    """Remove an (untagged) image this run loaded; a missing image is not an error."""
+    import docker.errors
+
+    client = _client(client)
+    with engine_errors(f"removing {image_id}"), contextlib.suppress(docker.errors.NotFound):
+        client.images.remove(image_id, force=False, noprune=False)

@@ -1,0 +1,138 @@
+"""Write a Rootfs as one deterministic, uncompressed layer tar (PAX), streamed from the blob store.
+
+Entries are sorted by path (parents first; missing parents are written as 0755 root directories), every mtime
+is the given epoch, owner, mode (setuid/setgid/sticky included), devices, symlink targets and xattrs are kept,
+and hardlinks point at a path written earlier. The sha256 (the diff_id) is computed while writing; the file
+appears at ``dest`` only when complete. Same Rootfs and epoch → byte-identical tar.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, cast
+
+from harden.errors import InternalError, UsageError
+from harden.image._streams import HashingWriter
+from harden.image._tree import entries_with_parents, link_plan
+from harden.image.blobs import BlobStore
+from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
+
+XATTR_PREFIX = "SCHILY.xattr."
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+
+_TAR_TYPES = {
+    EntryType.DIR: tarfile.DIRTYPE,
+    EntryType.SYMLINK: tarfile.SYMTYPE,
+    EntryType.CHAR: tarfile.CHRTYPE,
+    EntryType.BLOCK: tarfile.BLKTYPE,
+    EntryType.FIFO: tarfile.FIFOTYPE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenLayer:
+    """An uncompressed layer tar on disk, with its diff_id (sha256 of the tar) and size."""
+
+    path: Path
+    diff_id: str
+    size: int
+    media_type: str = LAYER_MEDIA_TYPE
+
+    def open(self) -> IO[bytes]:
+        return self.path.open("rb")
+
+
+def source_date_epoch(environ: Mapping[str, str] = os.environ) -> int:
+    """``SOURCE_DATE_EPOCH`` as an int (0 when unset); anything else than digits is a usage error."""
+    value = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not value:
+        return 0
+    if not value.isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH must be a non-negative integer, not {value!r}")
+    return int(value)
+
+
+def iso_time(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def with_written_layers(
+    config: ImageConfig, layers: list[WrittenLayer], *, created_by: str, epoch: int, comment: str = ""
+) -> ImageConfig:
+    """The config for ``layers``: their diff_ids, one new history entry, ``created`` from a non-zero epoch."""
+    created = iso_time(epoch) if epoch else str(config.raw.get("created") or iso_time(0))
+    entry: dict[str, Any] = {"created": created, "created_by": created_by}
+    if comment:
+        entry["comment"] = comment
+    updated = config.with_rootfs([layer.diff_id for layer in layers], entry)
+    return updated.with_fields(created=created) if epoch else updated
+
+
+def _tarinfo(entry: FileEntry, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(str(entry.path))
+    info.mode = entry.mode & 0o7777
+    info.uid, info.gid = entry.uid, entry.gid
+    info.uname, info.gname = entry.uname, entry.gname
+    info.mtime = mtime
+    info.pax_headers = {XATTR_PREFIX + key: value for key, value in sorted(entry.xattrs)}
+    return info
+
+
+def _add(
+    tar: tarfile.TarFile,
+    entry: FileEntry,
+    links: Mapping[PurePosixPath, PurePosixPath],
+    blobs: BlobStore,
+    mtime: int,
+) -> None:
+    info = _tarinfo(entry, mtime)
+    if entry.path in links:
+        info.type = tarfile.LNKTYPE
+        info.linkname = str(links[entry.path])
+        tar.addfile(info)
+        return
+    if entry.has_content:
+        if entry.digest is None or entry.digest not in blobs:
+            raise InternalError(f"no content in the blob store for {entry.path} ({entry.digest})")
+        if blobs.path(entry.digest).stat().st_size != entry.size:
+            raise InternalError(f"blob {entry.digest} of {entry.path} is not {entry.size} bytes")
+        info.type = tarfile.REGTYPE
+        info.size = entry.size
+        with blobs.open(entry.digest) as content:
+            tar.addfile(info, content)
+        return
+    info.type = _TAR_TYPES[entry.type]
+    if entry.type is EntryType.SYMLINK:
+        info.linkname = entry.linkname or ""
+    if entry.type in (EntryType.CHAR, EntryType.BLOCK):
+        info.devmajor, info.devminor = entry.devmajor, entry.devminor
+    tar.addfile(info)
+
+
+def write_layer(rootfs: Rootfs, blobs: BlobStore, dest: Path, *, mtime: int) -> WrittenLayer:
+    """Write ``rootfs`` to ``dest`` as one uncompressed layer tar; return its diff_id and size."""
+    links = link_plan(rootfs)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            out = HashingWriter(raw)
+            with tarfile.open(
+                fileobj=cast(IO[bytes], out),
+                mode="w|",
+                format=tarfile.PAX_FORMAT,
+                encoding="utf-8",
+                errors="surrogateescape",
+            ) as tar:
+                for entry in entries_with_parents(rootfs):
+                    _add(tar, entry, links, blobs, mtime)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return WrittenLayer(dest, out.digest, out.size)

@@ -1,0 +1,116 @@
+"""The engine as source and sink: save → merge, and write → load (untagged) → tag → read back."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harden.errors import ImageNotFound
+from harden.image.blobs import BlobStore
+from harden.image.merge import merge_layers
+from harden.image.model import FileEntry, Rootfs
+from harden.image.sinks import write_docker_archive
+from harden.image.sinks.daemon import load_archive, remove_image, tag_image
+from harden.image.sources import open_image
+from harden.image.writer import with_written_layers, write_layer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from imagefactory import (
+    default_config,
+    diff_id,
+    directory,
+    file,
+    hardlink,
+    make_layer_tar,
+    symlink,
+    whiteout,
+)
+from imagefactory import write_docker_archive as factory_docker_archive
+
+pytestmark = pytest.mark.engine
+
+TEST_TAG = "localhost/harden-test/daemon-io:1"
+LAYERS = [
+    make_layer_tar(
+        [
+            directory("usr/bin"),
+            file("usr/bin/tool", b"#!tool", mode=0o755),
+            hardlink("usr/bin/tool2", "usr/bin/tool"),
+            symlink("usr/bin/t", "tool"),
+            file("usr/bin/suid", b"s", mode=0o4755),
+            directory("home/app", uid=1000, gid=1000),
+            file("etc/removed", b"gone"),
+        ]
+    ),
+    make_layer_tar([whiteout("etc/removed"), file("app/main.py", b"print('hi')\n", uid=1000, gid=1000)]),
+]
+
+
+def normalized(rootfs: Rootfs) -> set[FileEntry]:
+    return {entry.evolve(mtime=0, uname="", gname="") for entry in rootfs}
+
+
+@pytest.fixture
+def cleanup(docker_client: Any) -> Iterator[list[str]]:
+    created: list[str] = []
+    yield created
+    for ref in reversed(created):
+        with contextlib.suppress(Exception):
+            docker_client.images.remove(ref, force=True)
+
+
+def test_load_untagged_then_tag_then_read_back(
+    docker_client: Any, tmp_path: Path, cleanup: list[str]
+) -> None:
+    config = default_config([diff_id(layer) for layer in LAYERS], User="1000", Entrypoint=["/usr/bin/tool"])
+    source = factory_docker_archive(tmp_path / "src.tar", LAYERS, config, repo_tags=None)
+    blobs = BlobStore(tmp_path / "blobs")
+    original = merge_layers(open_image(f"docker-archive:{source}", tmp_path / "ws").layers, blobs).rootfs
+
+    image_id = load_archive(source, client=docker_client)
+    cleanup.append(image_id)
+    assert docker_client.images.get(image_id).tags == []  # loading never tags
+
+    tag_image(image_id, TEST_TAG, client=docker_client)
+    cleanup.insert(0, TEST_TAG)
+    image = open_image(TEST_TAG, tmp_path / "ws2", client=docker_client)
+    assert image.config.user == "1000" and image.config.entrypoint == ("/usr/bin/tool",)
+    assert any(t.endswith("harden-test/daemon-io:1") for t in image.repo_tags)
+    again = merge_layers(image.layers, BlobStore(tmp_path / "blobs2")).rootfs
+    assert normalized(again) == normalized(original)
+    assert "etc/removed" not in {str(e.path) for e in again}
+
+
+def test_missing_image_is_image_not_found(docker_client: Any, tmp_path: Path) -> None:
+    with pytest.raises(ImageNotFound) as caught:
+        open_image("harden-test/does-not-exist:nope", tmp_path, client=docker_client)
+    assert caught.value.exit_code == 3
+    remove_image("sha256:" + "0" * 64, client=docker_client)  # removing a missing image is not an error
+
+
+def test_real_image_round_trip(
+    docker_client: Any, python_base_image: str, tmp_path: Path, cleanup: list[str]
+) -> None:
+    """The base image: engine save → merge → squash → docker-archive → load → save → merge → same tree."""
+    blobs = BlobStore(tmp_path / "blobs")
+    image = open_image(python_base_image, tmp_path / "ws", client=docker_client)
+    result = merge_layers(image.layers, blobs)
+    assert result.dropped == ()
+    rootfs = result.rootfs
+    assert any(e.setid for e in rootfs)
+    layer = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+    config = with_written_layers(image.config, [layer], created_by="harden test", epoch=0)
+    archive = write_docker_archive(config, [layer], tmp_path / "squashed.tar")
+    image_id = load_archive(archive, client=docker_client)
+    cleanup.append(image_id)
+    loaded = open_image(image_id, tmp_path / "ws2", client=docker_client)
+    assert loaded.config.diff_ids == (layer.diff_id,)
+    again = merge_layers(loaded.layers, BlobStore(tmp_path / "blobs2")).rootfs
+    assert normalized(again) == normalized(rootfs)
+    remove_image(image_id, client=docker_client)
+    cleanup.clear()

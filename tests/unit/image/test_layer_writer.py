@@ -1,0 +1,217 @@
+"""write_layer: deterministic, sorted, parents first, fixed mtimes, metadata kept, hardlinks valid, atomic."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+import tracemalloc
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from harden.errors import InternalError, UsageError
+from harden.image.blobs import BlobStore
+from harden.image.merge import merge_layers
+from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
+from harden.image.writer import source_date_epoch, with_written_layers, write_layer
+from imagefactory import (
+    block_device,
+    char_device,
+    directory,
+    fifo,
+    file,
+    hardlink,
+    make_layer_tar,
+    memory_layers,
+    merged_rootfs,
+    symlink,
+)
+
+RICH_LAYERS = [
+    [
+        directory("usr", mtime=5),
+        directory("usr/bin"),
+        file("usr/bin/python3.11", b"\x7fELF python", mode=0o755, mtime=99),
+        hardlink("usr/bin/python3", "usr/bin/python3.11"),
+        symlink("usr/bin/python", "python3"),
+        file("usr/bin/sudo", b"\x7fELF sudo", mode=0o4755, uname="root", gname="root"),
+        directory("tmp", mode=0o1777),
+        directory("dev"),
+        char_device("dev/null", 1, 3, mode=0o666),
+        block_device("dev/loop0", 7, 0),
+        fifo("dev/fifo"),
+        file("etc/ping.conf", b"x", xattrs={"security.capability": "\x01\x02\xff", "user.a": "b"}),
+        file("home/app/.profile", b"", uid=1000, gid=1000, uname="app", gname="app", mode=0o600),
+    ],
+    [file("usr/bin/python3.11", b"\x7fELF patched", mode=0o755), file("z-last", b"z")],
+]
+
+
+def rich_rootfs(blobs: BlobStore) -> Rootfs:
+    return merged_rootfs([make_layer_tar(entries) for entries in RICH_LAYERS], blobs)
+
+
+def members(path: Path) -> list[tarfile.TarInfo]:
+    with tarfile.open(path) as tar:
+        return tar.getmembers()
+
+
+def without_mtime(rootfs: Rootfs) -> set[FileEntry]:
+    return {entry.evolve(mtime=0) for entry in rootfs}
+
+
+def test_round_trip_gives_the_same_rootfs(tmp_path: Path, blobs: BlobStore) -> None:
+    rootfs = rich_rootfs(blobs)
+    written = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=1_000)
+    again = merge_layers(memory_layers([written.path.read_bytes()]), blobs).rootfs
+    assert without_mtime(again) == without_mtime(rootfs)
+    assert {entry.mtime for entry in again} == {1_000}
+
+
+def test_output_is_byte_identical_and_digest_is_the_sha256(tmp_path: Path, blobs: BlobStore) -> None:
+    rootfs = rich_rootfs(blobs)
+    shuffled = Rootfs(dict(reversed(list(rootfs.entries.items()))))
+    first = write_layer(rootfs, blobs, tmp_path / "one.tar", mtime=0)
+    second = write_layer(shuffled, blobs, tmp_path / "two.tar", mtime=0)
+    assert first.path.read_bytes() == second.path.read_bytes()
+    assert first.diff_id == second.diff_id == "sha256:" + hashlib.sha256(first.path.read_bytes()).hexdigest()
+    assert first.size == first.path.stat().st_size
+    other_epoch = write_layer(rootfs, blobs, tmp_path / "three.tar", mtime=1)
+    assert other_epoch.diff_id != first.diff_id
+
+
+def test_entries_sorted_parents_first_with_fixed_mtime(tmp_path: Path, blobs: BlobStore) -> None:
+    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", mtime=1_234)
+    infos = members(written.path)
+    names = [info.name for info in infos]
+    assert names == sorted(names, key=lambda n: PurePosixPath(n).parts)
+    seen: set[str] = set()
+    for name in names:
+        parent = str(PurePosixPath(name).parent)
+        assert parent == "." or parent in seen, f"{name} before its parent"
+        seen.add(name)
+    assert {info.mtime for info in infos} == {1_234}
+    assert "home" in names and "home/app" in names  # implied parents are written
+
+
+def test_metadata_in_the_tar_headers(tmp_path: Path, blobs: BlobStore) -> None:
+    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", mtime=0)
+    by_name = {info.name: info for info in members(written.path)}
+    assert by_name["usr/bin/sudo"].mode == 0o4755 and by_name["usr/bin/sudo"].uname == "root"
+    assert by_name["tmp"].mode == 0o1777 and by_name["tmp"].isdir()
+    assert (by_name["dev/null"].devmajor, by_name["dev/null"].devminor) == (1, 3)
+    assert by_name["dev/null"].ischr() and by_name["dev/loop0"].isblk() and by_name["dev/fifo"].isfifo()
+    assert by_name["usr/bin/python"].issym() and by_name["usr/bin/python"].linkname == "python3"
+    assert by_name["etc/ping.conf"].pax_headers["SCHILY.xattr.security.capability"] == "\x01\x02\xff"
+    profile = by_name["home/app/.profile"]
+    assert (profile.uid, profile.gid, profile.uname, profile.mode) == (1000, 1000, "app", 0o600)
+
+
+def test_hardlinks_point_at_a_path_written_earlier(tmp_path: Path, blobs: BlobStore) -> None:
+    digest, size = blobs.put_bytes(b"shared")
+    rootfs = Rootfs(
+        {
+            PurePosixPath("z"): FileEntry(PurePosixPath("z"), EntryType.FILE, digest=digest, size=size),
+            PurePosixPath("a"): FileEntry(
+                PurePosixPath("a"), EntryType.HARDLINK, linkname="z", digest=digest, size=size
+            ),
+        }
+    )
+    written = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+    infos = members(written.path)
+    assert [(i.name, i.type, i.linkname, i.size) for i in infos] == [
+        ("a", tarfile.REGTYPE, "", size),
+        ("z", tarfile.LNKTYPE, "a", 0),
+    ]
+
+
+def linked_rootfs(blobs: BlobStore) -> Rootfs:
+    """bin/python3 (FILE, first in sorted order) and bin/python3.11 (HARDLINK to it)."""
+    layer = make_layer_tar([file("bin/python3.11", b"py"), hardlink("bin/python3", "bin/python3.11")])
+    rootfs = merged_rootfs([layer], blobs)
+    assert rootfs.entries[PurePosixPath("bin/python3.11")].type is EntryType.HARDLINK
+    return rootfs
+
+
+def read_members(path: Path) -> dict[str, tuple[bytes, bytes]]:
+    with tarfile.open(path) as tar:
+        result = {}
+        for info in tar.getmembers():
+            stream = tar.extractfile(info) if info.isreg() else None
+            result[info.name] = (info.type, stream.read() if stream else info.linkname.encode())
+        return result
+
+
+def test_links_to_a_removed_file_keep_their_content(tmp_path: Path, blobs: BlobStore) -> None:
+    rootfs = linked_rootfs(blobs).with_changes(remove=frozenset({PurePosixPath("bin/python3")}))
+    written = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+    assert read_members(written.path) == {
+        "bin": (tarfile.DIRTYPE, b""),
+        "bin/python3.11": (tarfile.REGTYPE, b"py"),
+    }
+
+
+def test_a_link_whose_file_was_rewritten_is_written_with_its_own_content(
+    tmp_path: Path, blobs: BlobStore
+) -> None:
+    rootfs = linked_rootfs(blobs)
+    leader = rootfs.entries[PurePosixPath("bin/python3")]
+    digest, size = blobs.put_bytes(b"stripped")
+    changed = rootfs.with_changes(put={leader.path: leader.evolve(digest=digest, size=size)})
+    written = write_layer(changed, blobs, tmp_path / "layer.tar", mtime=0)
+    assert read_members(written.path) == {
+        "bin": (tarfile.DIRTYPE, b""),
+        "bin/python3": (tarfile.REGTYPE, b"stripped"),
+        "bin/python3.11": (tarfile.REGTYPE, b"py"),
+    }
+    unchanged = write_layer(rootfs, blobs, tmp_path / "linked.tar", mtime=0)
+    assert read_members(unchanged.path)["bin/python3.11"] == (tarfile.LNKTYPE, b"bin/python3")
+
+
+def test_missing_content_fails_and_leaves_nothing(tmp_path: Path, blobs: BlobStore) -> None:
+    path = PurePosixPath("f")
+    rootfs = Rootfs({path: FileEntry(path, EntryType.FILE, digest="0" * 64, size=3)})
+    with pytest.raises(InternalError):
+        write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+    assert list(tmp_path.iterdir()) == [tmp_path / "blobs"]
+
+
+def test_memory_stays_bounded(tmp_path: Path, blobs: BlobStore) -> None:
+    size = 48 << 20
+    big = tmp_path / "big.bin"
+    with big.open("wb") as out:
+        for _ in range(size >> 20):
+            out.write(b"y" * (1 << 20))
+    digest, stored = blobs.put_file(big)
+    path = PurePosixPath("big.bin")
+    rootfs = Rootfs({path: FileEntry(path, EntryType.FILE, digest=digest, size=stored)})
+    tracemalloc.start()
+    try:
+        written = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert written.size > size
+    assert peak < 8 << 20
+
+
+def test_config_lists_the_written_layers(tmp_path: Path, blobs: BlobStore) -> None:
+    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", mtime=0)
+    config = ImageConfig.from_bytes(
+        b'{"created":"2024-01-01T00:00:00Z","config":{"User":"app"},"rootfs":{"type":"layers","diff_ids":["a","b"]},'
+        b'"history":[{"created_by":"one"},{"created_by":"two"}]}'
+    )
+    updated = with_written_layers(config, [written], created_by="harden test", epoch=86_400)
+    assert updated.diff_ids == (written.diff_id,)
+    assert [h.get("empty_layer", False) for h in updated.history] == [True, True, False]
+    assert updated.history[-1] == {"created": "1970-01-02T00:00:00Z", "created_by": "harden test"}
+    assert updated.raw["created"] == "1970-01-02T00:00:00Z" and updated.user == "app"
+    kept = with_written_layers(config, [written], created_by="x", epoch=0)
+    assert kept.raw["created"] == "2024-01-01T00:00:00Z"
+
+
+def test_source_date_epoch() -> None:
+    assert source_date_epoch({}) == 0
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1_700_000_000
+    with pytest.raises(UsageError):
+        source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})
