@@ -103,7 +103,7 @@ def test_real_image_round_trip(
     assert result.dropped == ()
     rootfs = result.rootfs
     assert any(e.setid for e in rootfs)
-    layer = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+    layer = write_layer(rootfs, blobs, tmp_path / "layer.tar", clamp_mtime=0)
     config = with_written_layers(image.config, [layer], created_by="harden test", epoch=0)
     archive = write_docker_archive(config, [layer], tmp_path / "squashed.tar")
     image_id = load_archive(archive, client=docker_client)

@@ -1,9 +1,9 @@
 """Write a Rootfs as one deterministic, uncompressed layer tar (PAX), streamed from the blob store.
 
 Entries are sorted by path (parents first; missing parents are written as 0755 root directories), every mtime
-is the given epoch, owner, mode (setuid/setgid/sticky included), devices, symlink targets and xattrs are kept,
+are kept (capped at SOURCE_DATE_EPOCH when given), owner, mode (setuid/setgid/sticky included), devices, symlink targets and xattrs are kept,
 and hardlinks point at a path written earlier. The sha256 (the diff_id) is computed while writing; the file
-appears at ``dest`` only when complete. Same Rootfs and epoch → byte-identical tar.
+appears at ``dest`` only when complete. Same Rootfs and clamp → byte-identical tar.
 """
 
 from __future__ import annotations
@@ -74,12 +74,12 @@ def with_written_layers(
     return updated.with_fields(created=created) if epoch else updated
 
 
-def _tarinfo(entry: FileEntry, mtime: int) -> tarfile.TarInfo:
+def _tarinfo(entry: FileEntry, clamp: int | None) -> tarfile.TarInfo:
     info = tarfile.TarInfo(str(entry.path))
     info.mode = entry.mode & 0o7777
     info.uid, info.gid = entry.uid, entry.gid
     info.uname, info.gname = entry.uname, entry.gname
-    info.mtime = mtime
+    info.mtime = entry.mtime if clamp is None else min(entry.mtime, clamp)
     info.pax_headers = {XATTR_PREFIX + key: value for key, value in sorted(entry.xattrs)}
     return info
 
@@ -89,9 +89,9 @@ def _add(
     entry: FileEntry,
     links: Mapping[PurePosixPath, PurePosixPath],
     blobs: BlobStore,
-    mtime: int,
+    clamp: int | None,
 ) -> None:
-    info = _tarinfo(entry, mtime)
+    info = _tarinfo(entry, clamp)
     if entry.path in links:
         info.type = tarfile.LNKTYPE
         info.linkname = str(links[entry.path])
@@ -115,8 +115,11 @@ def _add(
     tar.addfile(info)
 
 
-def write_layer(rootfs: Rootfs, blobs: BlobStore, dest: Path, *, mtime: int) -> WrittenLayer:
-    """Write ``rootfs`` to ``dest`` as one uncompressed layer tar; return its diff_id and size."""
+def write_layer(rootfs: Rootfs, blobs: BlobStore, dest: Path, *, clamp_mtime: int | None = None) -> WrittenLayer:
+    """Write ``rootfs`` to ``dest`` as one uncompressed layer tar; return its diff_id and size.
+
+    Entries keep their own mtimes (so kept bytecode stays valid against its sources); ``clamp_mtime``
+    (SOURCE_DATE_EPOCH) caps every mtime at that value, as reproducible builds expect."""
     links = link_plan(rootfs)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
@@ -130,7 +133,7 @@ def write_layer(rootfs: Rootfs, blobs: BlobStore, dest: Path, *, mtime: int) -> 
                 errors="surrogateescape",
             ) as tar:
                 for entry in entries_with_parents(rootfs):
-                    _add(tar, entry, links, blobs, mtime)
+                    _add(tar, entry, links, blobs, clamp_mtime)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

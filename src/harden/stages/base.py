@@ -18,7 +18,7 @@ Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` by long stages; the CLI draws it (or not, in CI)."""
 
 
-def _no_progress(done: int, total: int) -> None:
+def no_progress(done: int, total: int) -> None:
     return None
 
 
@@ -29,7 +29,7 @@ class StageContext:
     blobs: BlobStore
     settings: Mapping[str, Any]
     jobs: int = 1
-    progress: Progress = field(default=_no_progress, compare=False)
+    progress: Progress = field(default=no_progress, compare=False)
 
 
 class Stage(Protocol):

@@ -71,7 +71,7 @@ def squashed(tmp_path: Path, workdir: Path, blobs: BlobStore) -> tuple[ImageConf
     )
     image = open_image(f"docker-archive:{archive}", workdir)
     rootfs = merge_layers(image.layers, blobs).rootfs
-    layer = write_layer(rootfs, blobs, workdir / "layer.tar", mtime=0)
+    layer = write_layer(rootfs, blobs, workdir / "layer.tar", clamp_mtime=0)
     config = with_written_layers(image.config, [layer], created_by="test", epoch=0)
     return config, layer, rootfs
 

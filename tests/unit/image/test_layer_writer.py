@@ -62,26 +62,30 @@ def without_mtime(rootfs: Rootfs) -> set[FileEntry]:
 
 def test_round_trip_gives_the_same_rootfs(tmp_path: Path, blobs: BlobStore) -> None:
     rootfs = rich_rootfs(blobs)
-    written = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=1_000)
+    written = write_layer(rootfs, blobs, tmp_path / "layer.tar")
     again = merge_layers(memory_layers([written.path.read_bytes()]), blobs).rootfs
     assert without_mtime(again) == without_mtime(rootfs)
-    assert {entry.mtime for entry in again} == {1_000}
+    assert {e.path: e.mtime for e in again if e.path in rootfs} == {e.path: e.mtime for e in rootfs}
 
 
 def test_output_is_byte_identical_and_digest_is_the_sha256(tmp_path: Path, blobs: BlobStore) -> None:
     rootfs = rich_rootfs(blobs)
     shuffled = Rootfs(dict(reversed(list(rootfs.entries.items()))))
-    first = write_layer(rootfs, blobs, tmp_path / "one.tar", mtime=0)
-    second = write_layer(shuffled, blobs, tmp_path / "two.tar", mtime=0)
+    first = write_layer(rootfs, blobs, tmp_path / "one.tar", clamp_mtime=0)
+    second = write_layer(shuffled, blobs, tmp_path / "two.tar", clamp_mtime=0)
     assert first.path.read_bytes() == second.path.read_bytes()
     assert first.diff_id == second.diff_id == "sha256:" + hashlib.sha256(first.path.read_bytes()).hexdigest()
     assert first.size == first.path.stat().st_size
-    other_epoch = write_layer(rootfs, blobs, tmp_path / "three.tar", mtime=1)
+    other_epoch = write_layer(rootfs, blobs, tmp_path / "three.tar", clamp_mtime=1)
     assert other_epoch.diff_id != first.diff_id
 
 
-def test_entries_sorted_parents_first_with_fixed_mtime(tmp_path: Path, blobs: BlobStore) -> None:
-    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", mtime=1_234)
+def by_mtime(infos: list[tarfile.TarInfo]) -> dict[str, int]:
+    return {info.name: info.mtime for info in infos if info.mtime}
+
+
+def test_entries_sorted_parents_first_with_clamped_mtime(tmp_path: Path, blobs: BlobStore) -> None:
+    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", clamp_mtime=1_234)
     infos = members(written.path)
     names = [info.name for info in infos]
     assert names == sorted(names, key=lambda n: PurePosixPath(n).parts)
@@ -90,12 +94,14 @@ def test_entries_sorted_parents_first_with_fixed_mtime(tmp_path: Path, blobs: Bl
         parent = str(PurePosixPath(name).parent)
         assert parent == "." or parent in seen, f"{name} before its parent"
         seen.add(name)
-    assert {info.mtime for info in infos} == {1_234}
+    own = {str(e.path): e.mtime for e in rich_rootfs(blobs)}
+    assert by_mtime(infos) == {name: min(own[name], 1_234) for name in own if own[name]}
+    assert by_mtime(infos)["usr"] == 5  # below the clamp: kept
     assert "home" in names and "home/app" in names  # implied parents are written
 
 
 def test_metadata_in_the_tar_headers(tmp_path: Path, blobs: BlobStore) -> None:
-    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", mtime=0)
+    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", clamp_mtime=0)
     by_name = {info.name: info for info in members(written.path)}
     assert by_name["usr/bin/sudo"].mode == 0o4755 and by_name["usr/bin/sudo"].uname == "root"
     assert by_name["tmp"].mode == 0o1777 and by_name["tmp"].isdir()
@@ -117,7 +123,7 @@ def test_hardlinks_point_at_a_path_written_earlier(tmp_path: Path, blobs: BlobSt
             ),
         }
     )
-    written = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+    written = write_layer(rootfs, blobs, tmp_path / "layer.tar", clamp_mtime=0)
     infos = members(written.path)
     assert [(i.name, i.type, i.linkname, i.size) for i in infos] == [
         ("a", tarfile.REGTYPE, "", size),
@@ -144,7 +150,7 @@ def read_members(path: Path) -> dict[str, tuple[bytes, bytes]]:
 
 def test_links_to_a_removed_file_keep_their_content(tmp_path: Path, blobs: BlobStore) -> None:
     rootfs = linked_rootfs(blobs).with_changes(remove=frozenset({PurePosixPath("bin/python3")}))
-    written = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+    written = write_layer(rootfs, blobs, tmp_path / "layer.tar", clamp_mtime=0)
     assert read_members(written.path) == {
         "bin": (tarfile.DIRTYPE, b""),
         "bin/python3.11": (tarfile.REGTYPE, b"py"),
@@ -158,13 +164,13 @@ def test_a_link_whose_file_was_rewritten_is_written_with_its_own_content(
     leader = rootfs.entries[PurePosixPath("bin/python3")]
     digest, size = blobs.put_bytes(b"stripped")
     changed = rootfs.with_changes(put={leader.path: leader.evolve(digest=digest, size=size)})
-    written = write_layer(changed, blobs, tmp_path / "layer.tar", mtime=0)
+    written = write_layer(changed, blobs, tmp_path / "layer.tar", clamp_mtime=0)
     assert read_members(written.path) == {
         "bin": (tarfile.DIRTYPE, b""),
         "bin/python3": (tarfile.REGTYPE, b"stripped"),
         "bin/python3.11": (tarfile.REGTYPE, b"py"),
     }
-    unchanged = write_layer(rootfs, blobs, tmp_path / "linked.tar", mtime=0)
+    unchanged = write_layer(rootfs, blobs, tmp_path / "linked.tar", clamp_mtime=0)
     assert read_members(unchanged.path)["bin/python3.11"] == (tarfile.LNKTYPE, b"bin/python3")
 
 
@@ -172,7 +178,7 @@ def test_missing_content_fails_and_leaves_nothing(tmp_path: Path, blobs: BlobSto
     path = PurePosixPath("f")
     rootfs = Rootfs({path: FileEntry(path, EntryType.FILE, digest="0" * 64, size=3)})
     with pytest.raises(InternalError):
-        write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+        write_layer(rootfs, blobs, tmp_path / "layer.tar", clamp_mtime=0)
     assert list(tmp_path.iterdir()) == [tmp_path / "blobs"]
 
 
@@ -187,7 +193,7 @@ def test_memory_stays_bounded(tmp_path: Path, blobs: BlobStore) -> None:
     rootfs = Rootfs({path: FileEntry(path, EntryType.FILE, digest=digest, size=stored)})
     tracemalloc.start()
     try:
-        written = write_layer(rootfs, blobs, tmp_path / "layer.tar", mtime=0)
+        written = write_layer(rootfs, blobs, tmp_path / "layer.tar", clamp_mtime=0)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -196,7 +202,7 @@ def test_memory_stays_bounded(tmp_path: Path, blobs: BlobStore) -> None:
 
 
 def test_config_lists_the_written_layers(tmp_path: Path, blobs: BlobStore) -> None:
-    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", mtime=0)
+    written = write_layer(rich_rootfs(blobs), blobs, tmp_path / "layer.tar", clamp_mtime=0)
     config = ImageConfig.from_bytes(
         b'{"created":"2024-01-01T00:00:00Z","config":{"User":"app"},"rootfs":{"type":"layers","diff_ids":["a","b"]},'
         b'"history":[{"created_by":"one"},{"created_by":"two"}]}'

@@ -1,0 +1,131 @@
+"""The library's front door: what the CLI (and any other caller) uses. I/O happens here and below, never in cli/."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harden.errors import VerificationFailed
+from harden.pipeline import StageRecord
+
+if TYPE_CHECKING:
+    from harden.policy import Policy
+    from harden.progress import ProgressReporter
+    from harden.verify.result import VerificationReport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HardenResult:
+    source: str
+    policy_name: str
+    policy_digest: str
+    bytes_before: int
+    bytes_after: int
+    files_before: int
+    files_after: int
+    records: tuple[StageRecord, ...]
+    verification: VerificationReport | None
+    written: tuple[str, ...]
+    report_dir: Path | None
+    image_id: str | None
+
+
+def load_policy(name: str) -> Policy:
+    from harden.policy import load_policy as _load
+
+    return _load(name)
+
+
+def validate_policy(path: str) -> Policy:
+    from harden.policy import validate_policy_file
+
+    return validate_policy_file(Path(path))
+
+
+def list_policies() -> list[str]:
+    from harden.policy import list_policies as _list
+
+    return _list()
+
+
+def policy_for_image(reference: str, explicit: str | None) -> Policy:
+    """The explicit policy, else the shipped policy named like the image repository, else ``default``."""
+    if explicit:
+        return load_policy(explicit)
+    from harden.image.reference import parse_reference
+
+    name = parse_reference(reference).short_name
+    return load_policy(name if name in list_policies() else "default")
+
+
+def harden_image(
+    source: str,
+    *,
+    policy: str | None = None,
+    tag: str | None = None,
+    outputs: Sequence[str] = (),
+    report_dir: Path | None = None,
+    verify: bool = True,
+    dry_run: bool = False,
+    sanitize: bool = False,
+    runner: str = "auto",
+    jobs: int = 0,
+    progress: ProgressReporter | None = None,
+) -> HardenResult:
+    from harden.job import HardenJob
+
+    job = HardenJob(
+        source=source,
+        policy=policy_for_image(source, policy),
+        tag=tag,
+        outputs=tuple(outputs),
+        report_dir=report_dir,
+        verify=verify,
+        dry_run=dry_run,
+        sanitize=sanitize,
+        runner=runner,
+        jobs=jobs or os.cpu_count() or 1,
+        progress=progress,
+    )
+    return job.execute()
+
+
+def verify_images(
+    original: str,
+    hardened: str,
+    *,
+    policy: str | None = None,
+    report_dir: Path | None = None,
+    runner: str = "auto",
+    jobs: int = 0,
+    progress: ProgressReporter | None = None,
+) -> VerificationReport:
+    from harden.job import verify_references
+
+    return verify_references(
+        original,
+        hardened,
+        policy=policy_for_image(original, policy),
+        report_dir=report_dir,
+        runner=runner,
+        jobs=jobs or os.cpu_count() or 1,
+        progress=progress,
+    )
+
+
+def raise_if_failed(report: VerificationReport) -> None:
+    if not report.ok:
+        raise VerificationFailed("verification failed", details=report.failures())
+
+
+def default_report_dir(source: str) -> Path:
+    from harden.image.reference import parse_reference
+
+    return Path("reports") / parse_reference(source).short_name
+

@@ -1,0 +1,36 @@
+"""Human-readable output of the CLI (the library never prints)."""
+
+from __future__ import annotations
+
+import click
+
+from harden.api import HardenResult
+
+
+def human_bytes(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def print_summary(result: HardenResult) -> None:
+    ratio = result.bytes_after / result.bytes_before if result.bytes_before else 1.0
+    click.echo(f"source:  {result.source}  (policy {result.policy_name}, {result.policy_digest[:19]})")
+    click.echo(
+        f"size:    {human_bytes(result.bytes_before)} -> {human_bytes(result.bytes_after)} "
+        f"({ratio:.0%} of the original), files {result.files_before} -> {result.files_after}"
+    )
+    for record in result.records:
+        click.echo(
+            f"  {record.stage:<18} -{human_bytes(record.bytes_saved):>10}  "
+            f"{record.files_removed:>6} files  {len(record.changes):>6} changes  {record.seconds:6.1f}s"
+        )
+    if result.verification is not None:
+        click.echo(f"verify:  {result.verification.summary()}")
+    for written in result.written:
+        click.echo(f"wrote:   {written}")
+    if result.report_dir is not None:
+        click.echo(f"reports: {result.report_dir}")

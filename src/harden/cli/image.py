@@ -1,0 +1,64 @@
+"""``harden image SOURCE``: rewrite an image into a slim, shell-free, non-root one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harden import api
+from harden.cli.format import human_bytes, print_summary
+from harden.progress import ProgressReporter
+
+
+@click.command()
+@click.argument("source")
+@click.option("--policy", "policy_name", metavar="NAME|FILE",
+              help="Policy to apply (default: the shipped policy named like the image, else 'default').")
+@click.option("--tag", help="Tag for the hardened image in the engine (default NAME:hardened for engine sources).")
+@click.option("--output", "outputs", multiple=True, metavar="REF",
+              help="Also write docker-archive:PATH, oci-archive:PATH or oci:DIR (repeatable).")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the reports go (default reports/<image name>).")
+@click.option("--no-verify", is_flag=True, help="Skip diff-verification (not recommended).")
+@click.option("--dry-run", is_flag=True, help="Plan only: print what each stage would change; write no image.")
+@click.option("--sanitize", is_flag=True, help="Drop unsafe layer entries (recorded) instead of refusing the image.")
+@click.option("--runner", type=click.Choice(["auto", "engine", "sandbox"]), default="auto", show_default=True,
+              help="Where verification probes run.")
+@click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0 = all cores).")
+def image(
+    source: str,
+    policy_name: str | None,
+    tag: str | None,
+    outputs: tuple[str, ...],
+    report_dir: Path | None,
+    no_verify: bool,
+    dry_run: bool,
+    sanitize: bool,
+    runner: str,
+    jobs: int,
+) -> None:
+    """Harden SOURCE (an engine image name, docker-archive:PATH, oci-archive:PATH or oci:DIR).
+
+    The source is never changed. The result is tagged/written only after verification passed.
+    """
+    progress = ProgressReporter()
+    try:
+        result = api.harden_image(
+            source,
+            policy=policy_name,
+            tag=tag,
+            outputs=outputs,
+            report_dir=report_dir,
+            verify=not no_verify,
+            dry_run=dry_run,
+            sanitize=sanitize,
+            runner=runner,
+            jobs=jobs,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    print_summary(result)
+    if dry_run:
+        click.echo(f"dry run: would save {human_bytes(result.bytes_before - result.bytes_after)}; nothing written")

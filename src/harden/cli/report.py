@@ -1,0 +1,39 @@
+"""``harden report IMAGE``: the security review of any image, without changing it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harden import api
+from harden.cli.format import human_bytes
+from harden.progress import ProgressReporter
+
+
+@click.command()
+@click.argument("image")
+@click.option("--policy", "policy_name", metavar="NAME|FILE",
+              help="Record this policy in the report's identity (no stage runs).")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the reports go (default reports/<image name>).")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
+              show_default=True, help="Exit 1 when findings at or above this severity exist.")
+def report(image: str, policy_name: str | None, report_dir: Path | None, fail_on: str) -> None:
+    """Write report.json/md/html/sarif and a CycloneDX SBOM for IMAGE (an engine image name,
+    docker-archive:PATH, oci-archive:PATH or oci:DIR). Nothing is changed or written to the engine."""
+    from harden.report.write import review_image
+
+    policy = api.load_policy(policy_name) if policy_name else None
+    target = report_dir or api.default_report_dir(image)
+    progress = ProgressReporter()
+    try:
+        written = review_image(image, policy=policy, report_dir=target, progress=progress)
+    finally:
+        progress.close()
+    sizes = written.report["sizes"]["before"]
+    counts = written.counts()
+    click.echo(f"image:    {image}  ({human_bytes(sizes['bytes'])}, {sizes['files']} files)")
+    click.echo(f"findings: {counts['error']} error, {counts['warning']} warning, {counts['info']} info")
+    click.echo(f"reports:  {written.report_dir}")
+    written.enforce(fail_on)

@@ -1,0 +1,275 @@
+"""One ``harden image`` run, start to finish: read → merge → plan/apply stages → write layer → verify → sinks →
+reports. Everything happens inside one Workspace, removed on success, failure and interrupt; outputs and tags are
+published only after verification passed, each atomically."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harden import __version__
+from harden.errors import UsageError, VerificationFailed
+from harden.image.blobs import BlobStore
+from harden.image.model import ImageConfig, Rootfs
+from harden.pipeline import PipelineResult, content_bytes, run_pipeline
+from harden.progress import ProgressReporter, SilentProgress
+
+if TYPE_CHECKING:
+    from harden.api import HardenResult
+    from harden.image.model import Image
+    from harden.image.reference import ImageRef
+    from harden.image.writer import WrittenLayer
+    from harden.policy import Policy
+    from harden.verify.result import VerificationReport
+
+log = logging.getLogger(__name__)
+
+LABEL_PREFIX = "io.github.harden"
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """An image read and merged inside the workspace."""
+
+    ref: ImageRef
+    image: Image
+    rootfs: Rootfs
+    dropped: tuple[Any, ...]
+
+
+def load_and_merge(reference: str, workspace: Path, blobs: BlobStore, progress: ProgressReporter,
+                   *, sanitize: bool = False) -> Loaded:
+    from harden.image.merge import merge_layers
+    from harden.image.reference import parse_reference
+    from harden.image.sources import open_image
+
+    ref = parse_reference(reference)
+    progress.phase(f"read {reference}")
+    image = open_image(ref, workspace)
+    progress.phase(f"merge {len(image.layers)} layers")
+    merged = merge_layers(image.layers, blobs, sanitize=sanitize)
+    return Loaded(ref, image, merged.rootfs, tuple(merged.dropped))
+
+
+@dataclass
+class HardenJob:
+    source: str
+    policy: Policy
+    tag: str | None
+    outputs: tuple[str, ...]
+    report_dir: Path | None
+    verify: bool
+    dry_run: bool
+    sanitize: bool
+    runner: str
+    jobs: int
+    progress: ProgressReporter | None = None
+    _loaded_engine_image: str | None = field(default=None, init=False)
+
+    def execute(self) -> HardenResult:
+        from harden.api import HardenResult, default_report_dir
+        from harden.image.reference import parse_reference
+        from harden.image.workspace import Workspace
+
+        progress = self.progress or SilentProgress()
+        source_ref = parse_reference(self.source)
+        output_refs = [parse_reference(text) for text in self.outputs]
+        for ref in output_refs:
+            if ref.transport == "daemon":
+                raise UsageError(f"--output takes docker-archive:, oci-archive: or oci:, got {ref.text!r}; "
+                                 "use --tag for the engine")
+        tag = self.tag or (f"{source_ref.repository}:{self.policy.output.tag_suffix}"
+                           if source_ref.transport == "daemon" else None)
+        report_dir = self.report_dir or default_report_dir(self.source)
+        started = time.perf_counter()
+
+        with Workspace() as ws:
+            blobs = BlobStore(ws.path / "blobs")
+            loaded = load_and_merge(self.source, ws.path, blobs, progress, sanitize=self.sanitize)
+            stages = _enabled_stages(self.policy)
+            result = run_pipeline(
+                loaded.rootfs, loaded.image.config, blobs, stages, jobs=self.jobs,
+                progress=progress.tick, on_stage=progress.phase,
+            )
+            harden_seconds = time.perf_counter() - started
+            verification: VerificationReport | None = None
+            written: list[str] = []
+            image_id: str | None = None
+            if not self.dry_run:
+                progress.phase("write layer")
+                archive, config = self._write(result, loaded, blobs, ws.path)
+                harden_seconds = time.perf_counter() - started
+                if self.verify and self.policy.verify.enabled:
+                    verification = self._verify(loaded, result, config, blobs, archive, ws.path, progress)
+                if verification is None or verification.ok:
+                    written, image_id = self._publish(archive, config, result, blobs, ws.path, output_refs, tag)
+                else:
+                    self._forget_engine_image()
+            progress.close()
+            from harden.report.write import write_run_reports
+
+            write_run_reports(
+                report_dir,
+                source=self.source,
+                source_image=loaded.image,
+                original=loaded.rootfs,
+                result=result,
+                policy=self.policy,
+                verification=verification,
+                dropped=loaded.dropped,
+                written=written,
+                harden_seconds=harden_seconds,
+                dry_run=self.dry_run,
+                blobs=blobs,
+            )
+        if verification is not None and not verification.ok:
+            raise VerificationFailed(
+                f"verification failed; nothing was written (see {report_dir}/report.md)",
+                details=verification.failures(),
+            )
+        return HardenResult(
+            source=self.source,
+            policy_name=self.policy.name,
+            policy_digest=self.policy.digest,
+            bytes_before=content_bytes(loaded.rootfs),
+            bytes_after=content_bytes(result.rootfs),
+            files_before=sum(1 for e in loaded.rootfs.entries.values() if not e.is_dir),
+            files_after=sum(1 for e in result.rootfs.entries.values() if not e.is_dir),
+            records=result.records,
+            verification=verification,
+            written=tuple(written),
+            report_dir=report_dir,
+            image_id=image_id,
+        )
+
+    def _write(self, result: PipelineResult, loaded: Loaded, blobs: BlobStore,
+               workdir: Path) -> tuple[Path, ImageConfig]:
+        """The squashed layer and final config, as a docker-archive in the workspace (not yet published)."""
+        from harden.image.sinks.docker_archive import write_docker_archive
+        from harden.image.writer import source_date_epoch, write_layer
+
+        epoch = source_date_epoch()
+        layer = write_layer(result.rootfs, blobs, workdir / "layer.tar", clamp_mtime=epoch or None)
+        config = finalize_config(result.config, loaded.image, self.policy, layer, epoch)
+        archive = workdir / "hardened.docker-archive.tar"
+        write_docker_archive(config, [layer], archive, repo_tags=())
+        return archive, config
+
+    def _verify(self, loaded: Loaded, result: PipelineResult, config: ImageConfig, blobs: BlobStore,
+                archive: Path, workdir: Path, progress: ProgressReporter) -> VerificationReport:
+        from harden.verify.api import VerifyTarget, verify
+
+        original_engine = hardened_engine = None
+        if loaded.ref.transport == "daemon" and self.runner != "sandbox":
+            original_engine = loaded.image.config_digest or loaded.ref.text
+            hardened_engine = self._load_into_engine(archive)
+        progress.phase("verify")
+        return verify(
+            VerifyTarget("original", loaded.image.config, loaded.rootfs, blobs, original_engine),
+            VerifyTarget("hardened", config, result.rootfs, blobs, hardened_engine),
+            self.policy.verify,
+            allowed_removals=deliberate_removals(self.policy),
+            runner=self.runner,
+            workdir=workdir / "verify",
+            jobs=self.jobs,
+            progress=progress.tick,
+        )
+
+    def _load_into_engine(self, archive: Path) -> str:
+        from harden.image.sinks.daemon import load_archive
+
+        self._loaded_engine_image = load_archive(archive)
+        return self._loaded_engine_image
+
+    def _forget_engine_image(self) -> None:
+        if self._loaded_engine_image is None:
+            return
+        from harden.image.sinks.daemon import remove_image
+
+        remove_image(self._loaded_engine_image)
+        self._loaded_engine_image = None
+
+    def _publish(self, archive: Path, config: ImageConfig, result: PipelineResult, blobs: BlobStore,
+                 workdir: Path, output_refs: list[ImageRef], tag: str | None) -> tuple[list[str], str | None]:
+        from harden.image.sinks import write_output
+        from harden.image.sinks.daemon import load_archive, tag_image
+
+        written: list[str] = []
+        for ref in output_refs:
+            write_output(ref, archive, tag_name=tag)
+            written.append(ref.text)
+        image_id = None
+        if tag is not None:
+            image_id = self._loaded_engine_image or load_archive(archive)
+            tag_image(image_id, tag)
+            self._loaded_engine_image = None
+            written.append(tag)
+        return written, image_id
+
+
+def finalize_config(config: ImageConfig, source: Image, policy: Policy, layer: WrittenLayer,
+                    epoch: int) -> ImageConfig:
+    """Labels naming harden, the policy and the source; the one squashed layer; a history entry saying so."""
+    from harden.image.writer import with_written_layers
+
+    config = (
+        config.with_label(f"{LABEL_PREFIX}.version", __version__)
+        .with_label(f"{LABEL_PREFIX}.policy", policy.name)
+        .with_label(f"{LABEL_PREFIX}.policy-digest", policy.digest)
+        .with_label(f"{LABEL_PREFIX}.source-config-digest", source.config_digest)
+    )
+    return with_written_layers(
+        config, [layer], epoch=epoch,
+        created_by=f"harden {__version__} image --policy {policy.name} ({policy.digest})",
+        comment="all layers squashed into one rewritten layer by harden",
+    )
+
+
+def _enabled_stages(policy: Policy) -> list[tuple[Any, dict[str, Any]]]:
+    from harden.stages.registry import stage_classes
+
+    chosen = []
+    for name, cls in stage_classes():
+        if policy.stage_enabled(name):
+            chosen.append((cls(), dict(policy.stages[name])))
+    return chosen
+
+
+def deliberate_removals(policy: Policy) -> tuple[str, ...]:
+    """Distributions the policy removes on purpose; the metadata diff does not count them as lost."""
+    if not policy.stage_enabled("remove-installers"):
+        return ()
+    return tuple(sorted(str(name).lower() for name in policy.stages["remove-installers"].get("packages", ())))
+
+
+def verify_references(original: str, hardened: str, *, policy: Policy, report_dir: Path | None, runner: str,
+                      jobs: int, progress: ProgressReporter | None) -> VerificationReport:
+    from harden.image.workspace import Workspace
+    from harden.verify.api import VerifyTarget, verify
+
+    progress = progress or SilentProgress()
+    with Workspace() as ws:
+        blobs = BlobStore(ws.path / "blobs")
+        before = load_and_merge(original, ws.path / "original", blobs, progress)
+        after = load_and_merge(hardened, ws.path / "hardened", blobs, progress)
+        progress.phase("verify")
+        report = verify(
+            VerifyTarget("original", before.image.config, before.rootfs, blobs,
+                         before.ref.text if before.ref.transport == "daemon" else None),
+            VerifyTarget("hardened", after.image.config, after.rootfs, blobs,
+                         after.ref.text if after.ref.transport == "daemon" else None),
+            policy.verify,
+            allowed_removals=deliberate_removals(policy),
+            runner=runner,
+            workdir=ws.path / "verify",
+            jobs=jobs,
+            progress=progress.tick,
+        )
+    if report_dir is not None:
+        from harden.report.write import write_json
+
+        write_json(report_dir / "verify.json", report.to_dict())
+    return report

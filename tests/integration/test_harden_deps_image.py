@@ -1,0 +1,88 @@
+"""End to end on the project's own image: `harden image spark-k8s-python-deps` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow]
+
+HARDENED_TAG = "spark-k8s-python-deps:e2e-hardened"
+MUST_IMPORT = [
+    "pandas", "numpy", "pyarrow", "pyarrow.parquet", "pyspark", "pyiceberg", "pyiceberg.catalog",
+    "pyiceberg.io.pyarrow", "scipy", "sklearn", "sqlalchemy", "psycopg2", "requests", "fsspec",
+]
+
+
+@pytest.fixture(scope="module")
+def hardened(deps_image: str, docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("e2e")
+    source_id = docker_client.images.get(deps_image).id
+    proc = subprocess.run(
+        [sys.executable, "-m", "harden", "image", deps_image, "--tag", HARDENED_TAG,
+         "--report-dir", str(out / "reports"), "--output", f"oci-archive:{out / 'hardened.oci.tar'}"],
+        capture_output=True, text=True, timeout=3000,
+    )
+    return {"proc": proc, "out": out, "source": deps_image, "source_id": source_id}
+
+
+def test_harden_exits_zero(hardened: dict[str, Any]) -> None:
+    proc = hardened["proc"]
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}"
+
+
+def test_source_image_unchanged(hardened: dict[str, Any], docker_client: Any) -> None:
+    assert docker_client.images.get(hardened["source"]).id == hardened["source_id"]
+
+
+def test_hardened_is_at_most_half_the_size(hardened: dict[str, Any], docker_client: Any) -> None:
+    before = docker_client.images.get(hardened["source"]).attrs["Size"]
+    after = docker_client.images.get(HARDENED_TAG).attrs["Size"]
+    assert after <= before * 0.5, f"{after} bytes is {after / before:.0%} of {before}"
+
+
+def test_config_is_non_root_numeric_and_single_layer(
+    hardened: dict[str, Any], image_config: Callable[[str], dict[str, Any]], docker_client: Any
+) -> None:
+    config = image_config(HARDENED_TAG)
+    user = config["User"]
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit() and int(uid) != 0 and gid.isdigit(), user
+    assert len(docker_client.images.get(HARDENED_TAG).attrs["RootFS"]["Layers"]) == 1
+    assert any(k.startswith("io.github.harden.policy") for k in config.get("Labels") or {})
+
+
+def test_policy_modules_import_as_non_root(hardened: dict[str, Any], run_in: Callable[..., str]) -> None:
+    code = (
+        "import importlib, os, json\n"
+        f"mods = {MUST_IMPORT!r}\n"
+        "[importlib.import_module(m) for m in mods]\n"
+        "from importlib.metadata import version\n"
+        "print(json.dumps({'uid': os.getuid(), 'pandas': version('pandas'), 'numpy': version('numpy')}))\n"
+    )
+    result = json.loads(run_in(HARDENED_TAG, ["python3", "-c", code]))
+    assert result["uid"] != 0
+    assert result["pandas"] and result["numpy"]
+
+
+def test_no_shell_in_hardened_image(hardened: dict[str, Any], run_in: Callable[..., str]) -> None:
+    code = (
+        "import subprocess, os\n"
+        "try:\n    subprocess.run('true', shell=True, check=True); print('shell')\n"
+        "except OSError: print('no-shell')\n"
+        "print([p for p in ('/bin/sh','/bin/bash','/usr/bin/dash','/usr/bin/sh') if os.path.lexists(p)])\n"
+    )
+    assert run_in(HARDENED_TAG, ["python3", "-c", code]).split("\n")[:2] == ["no-shell", "[]"]
+
+
+def test_reports_written(hardened: dict[str, Any]) -> None:
+    reports = Path(hardened["out"]) / "reports"
+    data = json.loads((reports / "report.json").read_text())
+    assert data["schema_version"] == 1
+    assert (Path(hardened["out"]) / "hardened.oci.tar").stat().st_size > 0
