@@ -1,0 +1,120 @@
+"""Hardening assertions on the hardened image, from facts the probe gathered inside it (and, for what the
+original had, inside the original) plus the exact file metadata of the model.
+
+HV-NO-SHELL          ``subprocess.run(..., shell=True)`` fails
+HV-NO-SHELL-BINARY   no shell binary on disk (model scan and in-image check)
+HV-NON-ROOT          the process runs with a non-zero uid (numerically: ``USER 0`` is root too)
+HV-NO-SETID          no setuid/setgid file
+HV-HOME-WRITABLE     ``HOME`` is writable by the user
+HV-CA-BUNDLE         every CA bundle the original had is still there
+HV-TZDATA            time zone data the original had is still there
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harden.image.model import EntryType, Rootfs
+from harden.verify.result import Assertion
+
+SHELL_NAMES = frozenset({"sh", "bash", "dash", "zsh", "ash", "ksh", "mksh", "pdksh", "csh", "tcsh", "fish",
+                         "busybox", "rbash", "yash", "posh", "toybox"})
+_SHOWN = 5
+
+
+def _listing(paths: list[str]) -> str:
+    more = f" (+{len(paths) - _SHOWN} more)" if len(paths) > _SHOWN else ""
+    return ", ".join(paths[:_SHOWN]) + more
+
+
+def shells_in_model(rootfs: Rootfs) -> list[str]:
+    """Shell binaries (files, links) in any ``bin``/``sbin`` directory."""
+    return sorted(
+        "/" + str(entry.path)
+        for entry in rootfs
+        if entry.type is not EntryType.DIR and entry.path.name in SHELL_NAMES
+        and entry.path.parent.name in ("bin", "sbin")
+    )
+
+
+def setid_files(rootfs: Rootfs) -> list[str]:
+    return sorted("/" + str(entry.path) for entry in rootfs if entry.setid)
+
+
+def hardening_assertions(hardened: Rootfs, after: Mapping[str, Any] | None, before: Mapping[str, Any] | None,
+                         *, why_no_facts: str = "") -> tuple[Assertion, ...]:
+    """``after``/``before``: the probe's ``assert`` facts from each image (None when it could not run there;
+    ``why_no_facts`` says why). Checks that need the hardened image's facts fail without them."""
+    missing = f"the probe could not run in the hardened image: {why_no_facts or 'no facts'}"
+    results = [_no_setid(hardened), _no_shell_binary(hardened, after)]
+    if after is None:
+        for code, title in (("HV-NO-SHELL", "shell=True fails"), ("HV-NON-ROOT", "runs as a non-root uid"),
+                            ("HV-HOME-WRITABLE", "HOME is writable"), ("HV-CA-BUNDLE", "CA bundle kept"),
+                            ("HV-TZDATA", "time zone data kept")):
+            results.append(Assertion(code, title, False, missing))
+        return tuple(sorted(results, key=lambda a: a.code))
+    results += [_no_shell(after), _non_root(after), _home_writable(after), _ca_bundle(after, before),
+                _tzdata(after, before)]
+    return tuple(sorted(results, key=lambda a: a.code))
+
+
+def _no_setid(rootfs: Rootfs) -> Assertion:
+    found = setid_files(rootfs)
+    return Assertion("HV-NO-SETID", "no setuid/setgid files", not found,
+                     f"setuid/setgid files: {_listing(found)}" if found else "none")
+
+
+def _no_shell_binary(rootfs: Rootfs, after: Mapping[str, Any] | None) -> Assertion:
+    found = set(shells_in_model(rootfs))
+    if after is not None:
+        found.update(after.get("shells_on_disk", ()))
+    paths = sorted(found)
+    return Assertion("HV-NO-SHELL-BINARY", "no shell binary on disk", not paths,
+                     f"shell binaries: {_listing(paths)}" if paths else "none")
+
+
+def _no_shell(after: Mapping[str, Any]) -> Assertion:
+    ran = bool(after.get("shell_true_ran"))
+    detail = "subprocess.run('exit 0', shell=True) succeeded" if ran else (
+        f"subprocess.run(..., shell=True) fails: {after.get('shell_true_error', '')}")
+    return Assertion("HV-NO-SHELL", "shell=True fails", not ran, detail)
+
+
+def _non_root(after: Mapping[str, Any]) -> Assertion:
+    uid, euid, gid = after.get("uid"), after.get("euid"), after.get("gid")
+    passed = uid not in (0, None) and euid not in (0, None)
+    return Assertion("HV-NON-ROOT", "runs as a non-root uid", passed,
+                     f"runs as uid {uid} (euid {euid}), gid {gid}")
+
+
+def _home_writable(after: Mapping[str, Any]) -> Assertion:
+    home = after.get("home", "")
+    if after.get("home_writable"):
+        return Assertion("HV-HOME-WRITABLE", "HOME is writable", True, f"{home} is writable")
+    return Assertion("HV-HOME-WRITABLE", "HOME is writable", False,
+                     f"HOME {home or '(unset)'} is not writable: {after.get('home_error', '')}")
+
+
+def _ca_bundle(after: Mapping[str, Any], before: Mapping[str, Any] | None) -> Assertion:
+    had = set(before.get("ca_files", ())) if before is not None else set()
+    has = set(after.get("ca_files", ()))
+    lost = sorted(had - has)
+    if lost:
+        return Assertion("HV-CA-BUNDLE", "CA bundle kept", False, f"CA bundles gone: {_listing(lost)}")
+    if not had:
+        return Assertion("HV-CA-BUNDLE", "CA bundle kept", True, "the original had no CA bundle")
+    return Assertion("HV-CA-BUNDLE", "CA bundle kept", True, f"present: {_listing(sorted(has))}")
+
+
+def _tzdata(after: Mapping[str, Any], before: Mapping[str, Any] | None) -> Assertion:
+    problems = []
+    if before is not None and before.get("zoneinfo_dir") and not after.get("zoneinfo_dir"):
+        problems.append("/usr/share/zoneinfo (or $TZDIR) lost its data")
+    if before is not None and before.get("zoneinfo_lookup") == "ok" and after.get("zoneinfo_lookup") != "ok":
+        problems.append(f"zoneinfo.ZoneInfo('America/New_York') now fails ({after.get('zoneinfo_lookup')})")
+    if problems:
+        return Assertion("HV-TZDATA", "time zone data kept", False, "; ".join(problems))
+    had = before is not None and (before.get("zoneinfo_dir") or before.get("zoneinfo_lookup") == "ok")
+    return Assertion("HV-TZDATA", "time zone data kept", True,
+                     "time zones resolve as before" if had else "the original had no time zone data")

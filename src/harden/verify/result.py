@@ -1,0 +1,300 @@
+"""What verification found, as frozen values. ``VerificationReport.failures()`` is the one list of reasons a
+hardened image is refused; every line names what broke (a module, a distribution, a smoke test, a check)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class OutcomeKind(StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    """The import raised (ImportError, AttributeError for ``module:attr``, SystemExit …)."""
+    CRASH = "crash"
+    """The worker process died importing it (segfault, ``os._exit``)."""
+    TIMEOUT = "timeout"
+    """The import did not finish within the per-module timeout."""
+    NOT_RUN = "not-run"
+    """The probe never reported it (the probe itself could not run or died)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleOutcome:
+    """One import target (``pkg.mod`` or an entry point ``pkg.mod:attr``) in one image."""
+
+    module: str
+    kind: OutcomeKind
+    error: str = ""
+    isolated: bool = False
+    """The verdict comes from a fresh interpreter (failures in a shared worker are re-checked alone)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is OutcomeKind.OK
+
+    def describe(self) -> str:
+        return "ok" if self.ok else (self.error or self.kind.value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"module": self.module, "ok": self.ok, "kind": self.kind.value, "error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleChange:
+    """A target whose outcome is worth reporting: both sides, original first."""
+
+    module: str
+    before: ModuleOutcome
+    after: ModuleOutcome
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"module": self.module, "before": self.before.describe(), "after": self.after.describe(),
+                "after_kind": self.after.kind.value}
+
+
+@dataclass(frozen=True, slots=True)
+class ImportDiff:
+    """The import surface of one interpreter, original vs hardened."""
+
+    interpreter: str
+    total: int
+    ok_before: int
+    ok_after: int
+    regressions: tuple[ModuleChange, ...]
+    """Imported in the original, fails in the hardened image, not a deliberate removal: each one fails."""
+    excused: tuple[ModuleChange, ...]
+    """Imported in the original, fails in the hardened image, but belongs to a deliberately removed name."""
+    preexisting_failures: tuple[ModuleChange, ...]
+    """Failed in the original already: reported, never blamed."""
+    fixed: tuple[str, ...] = ()
+    """Failed in the original, imports in the hardened image."""
+
+    @property
+    def new_failures_in_hardened_only(self) -> tuple[ModuleChange, ...]:
+        """Everything that fails only in the hardened image (regressions and excused removals)."""
+        return tuple(sorted((*self.regressions, *self.excused), key=lambda change: change.module))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "total": self.total,
+            "ok_before": self.ok_before,
+            "ok_after": self.ok_after,
+            "regressions": len(self.regressions),
+            "excused": len(self.excused),
+            "preexisting_failures": len(self.preexisting_failures),
+            "fixed": len(self.fixed),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interpreter": self.interpreter,
+            "counts": self.counts,
+            "regressions": [c.to_dict() for c in self.regressions],
+            "excused": [c.to_dict() for c in self.excused],
+            "preexisting_failures": [c.to_dict() for c in self.preexisting_failures],
+            "fixed": list(self.fixed),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionChange:
+    name: str
+    before: str | None
+    after: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataDiff:
+    """``importlib.metadata`` of one interpreter, original vs hardened (the ``pip list`` view plus entry
+    points)."""
+
+    interpreter: str
+    distributions_before: int
+    distributions_after: int
+    missing: tuple[str, ...] = ()
+    removed_deliberately: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    changed: tuple[DistributionChange, ...] = ()
+    entry_points_missing: tuple[str, ...] = ()
+    """``dist: group:name = value`` lines of distributions still present."""
+    entry_points_added: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.added or self.changed or self.entry_points_missing
+                    or self.entry_points_added)
+
+    def failures(self) -> list[str]:
+        lines = [f"distribution {name} is gone" for name in self.missing]
+        lines += [f"distribution {name} appeared" for name in self.added]
+        lines += [f"distribution {c.name} changed version {c.before} -> {c.after}" for c in self.changed]
+        lines += [f"entry point lost: {ep}" for ep in self.entry_points_missing]
+        lines += [f"entry point appeared: {ep}" for ep in self.entry_points_added]
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interpreter": self.interpreter,
+            "ok": self.ok,
+            "distributions_before": self.distributions_before,
+            "distributions_after": self.distributions_after,
+            "missing": list(self.missing),
+            "removed_deliberately": list(self.removed_deliberately),
+            "added": list(self.added),
+            "changed": [c.to_dict() for c in self.changed],
+            "entry_points_missing": list(self.entry_points_missing),
+            "entry_points_added": list(self.entry_points_added),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SmokeRun:
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class SmokeResult:
+    """A policy smoke snippet; it must pass in both images."""
+
+    name: str
+    interpreter: str
+    before: SmokeRun
+    after: SmokeRun
+
+    @property
+    def passed(self) -> bool:
+        return self.before.passed and self.after.passed
+
+    def failure(self) -> str | None:
+        if self.passed:
+            return None
+        sides = (("original", self.before), ("hardened", self.after))
+        where = [label for label, run in sides if not run.passed]
+        detail = self.after.detail if not self.after.passed else self.before.detail
+        return f"smoke test {self.name} failed in the {' and '.join(where)} image: {detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "interpreter": self.interpreter, "passed": self.passed,
+                "before": self.before.to_dict(), "after": self.after.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class Assertion:
+    """A hardening check on the hardened image (``HV-NO-SHELL`` …)."""
+
+    code: str
+    title: str
+    passed: bool
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "title": self.title, "passed": self.passed, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class StartupCost:
+    """Median wall time of a fresh interpreter importing the policy's main modules, in each image."""
+
+    modules: tuple[str, ...]
+    runs: int
+    median_before: float | None
+    median_after: float | None
+    error: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.median_before or self.median_after is None:
+            return None
+        return self.median_after / self.median_before
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"modules": list(self.modules), "runs": self.runs, "median_before_seconds": self.median_before,
+                "median_after_seconds": self.median_after, "ratio": self.ratio, "error": self.error}
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationReport:
+    original: str
+    hardened: str
+    runner: str
+    """"engine" or "sandbox": where the probes ran."""
+    interpreters: tuple[str, ...] = ()
+    imports: tuple[ImportDiff, ...] = ()
+    metadata: tuple[MetadataDiff, ...] = ()
+    smoke: tuple[SmokeResult, ...] = ()
+    assertions: tuple[Assertion, ...] = ()
+    startup: StartupCost | None = None
+    problems: tuple[str, ...] = ()
+    """Failures that fit nowhere else: an interpreter gone, a probe that could not run at all."""
+    skipped: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures()
+
+    def failures(self) -> list[str]:
+        """One line per reason to refuse the hardened image, naming what broke."""
+        if self.skipped:
+            return []
+        lines = list(self.problems)
+        several = len(self.imports) > 1
+        for diff in self.imports:
+            where = f" [{diff.interpreter}]" if several else ""
+            lines += [f"{c.module}: {c.after.describe()}{where}" for c in diff.regressions]
+        for meta in self.metadata:
+            where = f" [{meta.interpreter}]" if len(self.metadata) > 1 else ""
+            lines += [line + where for line in meta.failures()]
+        lines += [reason for result in self.smoke if (reason := result.failure())]
+        lines += [f"{a.code}: {a.detail or a.title}" for a in self.assertions if not a.passed]
+        if not self.imports and not self.problems and not self.skipped:
+            lines.append("no Python environment was verified (zero import targets)")
+        elif self.imports and sum(diff.total for diff in self.imports) == 0:
+            lines.append("no import target was verified (zero modules)")
+        return lines
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"verification skipped for {self.hardened}"
+        total = sum(diff.total for diff in self.imports)
+        regressions = sum(len(diff.regressions) for diff in self.imports)
+        preexisting = sum(len(diff.preexisting_failures) for diff in self.imports)
+        passed = sum(1 for a in self.assertions if a.passed)
+        verdict = "PASSED" if self.ok else f"FAILED ({len(self.failures())} problems)"
+        text = (f"verify {self.hardened} against {self.original} ({self.runner}): {verdict}; "
+                f"{total} import targets in {len(self.imports)} interpreters, {regressions} regressions, "
+                f"{preexisting} failing in the original too; assertions {passed}/{len(self.assertions)}")
+        if self.startup is not None and self.startup.ratio is not None:
+            text += f"; startup x{self.startup.ratio:.2f}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "original": self.original,
+            "hardened": self.hardened,
+            "runner": self.runner,
+            "interpreters": list(self.interpreters),
+            "failures": self.failures(),
+            "imports": [diff.to_dict() for diff in self.imports],
+            "metadata": [diff.to_dict() for diff in self.metadata],
+            "smoke": [result.to_dict() for result in self.smoke],
+            "assertions": [a.to_dict() for a in self.assertions],
+            "startup": self.startup.to_dict() if self.startup is not None else None,
+            "problems": list(self.problems),
+            "notes": list(self.notes),
+        }

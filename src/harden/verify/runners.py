@@ -1,0 +1,204 @@
+"""Where probes run: inside the image, as the image would run. Both runners take an argv list only (exec form:
+the hardened image has no shell, and no shell is used anywhere on the way).
+
+* ``EngineRunner``: a throw-away container through the Docker API (a Docker daemon or the podman service of
+  ``make engine``), as the image's own User, read-only root with a tmpfs ``/tmp``, no network.
+* ``SandboxRunner``: ``bwrap`` over the image's root filesystem written to a directory, so images read from
+  and written to archives verify without any engine. As root, the user switch is a real one (``setpriv`` to
+  the image's uid/gid before ``bwrap``), so file permissions decide exactly as they would in a container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import stat
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from harden.errors import EngineUnavailable, ImageNotFound, InputError
+from harden.verify.users import RunAs
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+LABEL = "io.github.harden.verify"
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    exit_code: int | None
+    """None when the run was killed on timeout."""
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+    def stderr_tail(self, lines: int = 5) -> str:
+        return " | ".join([line for line in self.stderr.splitlines() if line.strip()][-lines:])
+
+
+class ProbeRunner(Protocol):
+    kind: str
+
+    def run(self, argv: Sequence[str], *, timeout: float, writable: bool = False) -> RunResult:
+        """Run ``argv`` in the image; ``writable`` lifts the read-only root (for the HOME check)."""
+        ...
+
+
+class EngineRunner:
+    """One container per call on a Docker-API engine; the container is always removed."""
+
+    kind = "engine"
+
+    def __init__(self, client: Any, image: str, *, user: str | None = None) -> None:
+        self.client = client
+        self.image = image
+        self.user = user
+
+    def run(self, argv: Sequence[str], *, timeout: float, writable: bool = False) -> RunResult:
+        import docker.errors
+        import requests.exceptions
+
+        options: dict[str, Any] = {
+            "entrypoint": [argv[0]],
+            "command": list(argv[1:]),
+            "read_only": not writable,
+            "tmpfs": {"/tmp": ""},
+            "network_mode": "none",
+            "labels": {LABEL: "probe"},
+        }
+        if self.user is not None:
+            options["user"] = self.user
+        try:
+            container = self.client.containers.create(self.image, **options)
+        except docker.errors.ImageNotFound as exc:
+            raise ImageNotFound(f"image {self.image} is not in the engine", details=[str(exc)]) from exc
+        except docker.errors.APIError as exc:
+            return RunResult(127, "", f"container could not be created: {exc}")
+        except requests.exceptions.ConnectionError as exc:
+            raise EngineUnavailable(f"engine stopped answering: {exc}") from exc
+        try:
+            return self._start_and_collect(container, timeout)
+        finally:
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError as exc:
+                log.warning("could not remove probe container %s: %s", container.id, exc)
+
+    def _start_and_collect(self, container: Any, timeout: float) -> RunResult:
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            container.start()
+        except docker.errors.APIError as exc:
+            # e.g. the interpreter is gone: an OCI runtime "executable file not found" error
+            return RunResult(127, "", f"container could not start: {exc}")
+        timed_out = False
+        code: int | None = None
+        try:
+            code = int(container.wait(timeout=timeout).get("StatusCode", -1))
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            timed_out = True
+            with contextlib.suppress(docker.errors.APIError):
+                container.kill()
+        stdout = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
+        stderr = container.logs(stdout=False, stderr=True).decode("utf-8", errors="replace")
+        return RunResult(code, stdout, stderr, timed_out)
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def searchable_by_others(path: Path) -> bool:
+    """Whether any user can reach ``path``: every existing ancestor directory is o+x."""
+    for folder in [path, *path.parents]:
+        try:
+            mode = folder.stat().st_mode
+        except FileNotFoundError:
+            continue
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
+
+
+class SandboxRunner:
+    """``bwrap`` over a root filesystem directory; one sandbox per call."""
+
+    kind = "sandbox"
+
+    def __init__(self, root: Path, run_as: RunAs, env: Sequence[str], working_dir: str = "") -> None:
+        self.root = root
+        self.run_as = run_as
+        self.env = self._environment(env, run_as)
+        self.working_dir = working_dir or "/"
+        bwrap = bwrap_path()
+        if bwrap is None:
+            raise InputError("no sandbox available: bwrap (Debian package bubblewrap) is not installed; "
+                             "install it or verify with an engine (make engine)")
+        self.bwrap = bwrap
+
+    @staticmethod
+    def _environment(env: Sequence[str], run_as: RunAs) -> list[tuple[str, str]]:
+        """The image's Env, plus what a container runtime adds when the image does not set it."""
+        values: dict[str, str] = {}
+        for item in env:
+            key, _, value = item.partition("=")
+            if key:
+                values[key] = value
+        values.setdefault("PATH", DEFAULT_PATH)
+        values.setdefault("HOME", run_as.home)
+        return sorted(values.items())
+
+    def command(self, argv: Sequence[str], *, writable: bool = False) -> list[str]:
+        prefix: list[str] = []
+        identity: list[str] = []
+        if os.geteuid() == 0 and self.run_as.uid != 0:
+            groups = ",".join(str(g) for g in self.run_as.groups)
+            prefix = ["setpriv", f"--reuid={self.run_as.uid}", f"--regid={self.run_as.gid}",
+                      f"--groups={groups}" if groups else "--clear-groups", "--"]
+        if prefix or os.geteuid() != 0:
+            identity = ["--unshare-user", "--uid", str(self.run_as.uid), "--gid", str(self.run_as.gid)]
+        command = [
+            *prefix, self.bwrap,
+            "--die-with-parent", "--new-session", "--unshare-all", *identity,
+            "--bind" if writable else "--ro-bind", str(self.root), "/",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--chdir", self.working_dir, "--clearenv",
+        ]
+        for key, value in self.env:
+            command += ["--setenv", key, value]
+        return [*command, "--", *argv]
+
+    def run(self, argv: Sequence[str], *, timeout: float, writable: bool = False) -> RunResult:
+        process = subprocess.Popen(
+            self.command(argv, writable=writable),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            out, err = process.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            timed_out = True
+        return RunResult(
+            None if timed_out else process.returncode,
+            out.decode("utf-8", errors="replace"),
+            err.decode("utf-8", errors="replace"),
+            timed_out,
+        )
