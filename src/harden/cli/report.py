@@ -19,7 +19,8 @@ from harden.progress import ProgressReporter
               help="Where the reports go (default reports/<image name>).")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
               show_default=True, help="Exit 1 when findings at or above this severity exist.")
-def report(image: str, policy_name: str | None, report_dir: Path | None, fail_on: str) -> None:
+@click.option("--sanitize", is_flag=True, help="Drop unsafe layer entries (listed) instead of refusing the image.")
+def report(image: str, policy_name: str | None, report_dir: Path | None, fail_on: str, sanitize: bool) -> None:
     """Write report.json/md/html/sarif and a CycloneDX SBOM for IMAGE (an engine image name,
     docker-archive:PATH, oci-archive:PATH or oci:DIR). Nothing is changed or written to the engine."""
     from harden.report.write import review_image
@@ -28,7 +29,7 @@ def report(image: str, policy_name: str | None, report_dir: Path | None, fail_on
     target = report_dir or api.default_report_dir(image)
     progress = ProgressReporter()
     try:
-        written = review_image(image, policy=policy, report_dir=target, progress=progress)
+        written = review_image(image, policy=policy, report_dir=target, progress=progress, sanitize=sanitize)
     finally:
         progress.close()
     sizes = written.report["sizes"]["before"]

@@ -1,0 +1,98 @@
+"""dive's efficiency figure over an image's layers, in one streamed pass over each layer tar.
+
+Every non-directory path gets one size per layer that touches it: its content size where the layer writes
+it, 0 where a whiteout (``.wh.name``) or an opaque directory (``.wh..wh..opq``) deletes it. Then
+``efficiency = Σ min(sizes) / Σ sum(sizes)`` and ``wasted = Σ (sum(sizes) - min(sizes))``: bytes shipped in
+some layer that the merged filesystem does not show (overwritten or deleted copies). ``user_wasted_ratio`` is
+wasted bytes over the bytes of every layer but the first (dive's CI rule ``highestUserWastedPercent``, a ratio
+too).
+"""
+
+from __future__ import annotations
+
+import bisect
+import posixpath
+import tarfile
+from collections.abc import Sequence
+
+from harden.image.model import Layer
+from harden.report.model import Efficiency, LayerStat, WastedPath
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+TOP_WASTED = 20
+
+
+def _normalize(name: str) -> str:
+    path = posixpath.normpath("/" + name).lstrip("/")
+    return "" if path == "." else path
+
+
+def _scan_layer(layer: Layer) -> tuple[dict[str, int], list[str], list[str]]:
+    """(non-directory paths → content size, whiteout targets, opaque directories) of one layer, streamed."""
+    written: dict[str, int] = {}
+    deleted: list[str] = []
+    opaque: list[str] = []
+    with layer.open() as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            path = _normalize(member.name)
+            if not path:
+                continue
+            parent, _, name = path.rpartition("/")
+            if name == OPAQUE:
+                opaque.append(parent)
+            elif name.startswith(WHITEOUT):
+                deleted.append(f"{parent}/{name[len(WHITEOUT):]}" if parent else name[len(WHITEOUT):])
+            elif not member.isdir():
+                written[path] = member.size if member.isreg() else 0
+    return written, deleted, opaque
+
+
+def _under(known: list[str], directory: str) -> list[str]:
+    """Paths of the sorted ``known`` list strictly below ``directory``."""
+    prefix = directory + "/" if directory else ""
+    start = bisect.bisect_left(known, prefix)
+    end = bisect.bisect_left(known, prefix + "\U0010ffff")
+    return known[start:end]
+
+
+def layer_efficiency(layers: Sequence[Layer], *, top: int = TOP_WASTED) -> Efficiency:
+    copies: dict[str, list[int]] = {}
+    stats: list[LayerStat] = []
+    for index, layer in enumerate(layers):
+        written, deleted, opaque = _scan_layer(layer)
+        removed: set[str] = set()
+        if deleted or opaque:
+            known = sorted(copies)
+            for directory in opaque:
+                removed.update(_under(known, directory))
+            for target in deleted:
+                if target in copies:
+                    removed.add(target)
+                removed.update(_under(known, target))
+        for path in removed - written.keys():
+            copies[path].append(0)
+        for path, size in written.items():
+            copies.setdefault(path, []).append(size)
+        stats.append(LayerStat(index, layer.diff_id, sum(written.values()), len(written),
+                               len(deleted) + len(opaque)))
+
+    minimum = total = 0
+    wasted_paths: list[WastedPath] = []
+    for path, sizes in copies.items():
+        smallest, size_sum = min(sizes), sum(sizes)
+        minimum += smallest
+        total += size_sum
+        if len(sizes) > 1 and size_sum > smallest:
+            wasted_paths.append(WastedPath(path, len(sizes), size_sum, size_sum - smallest))
+    wasted_paths.sort(key=lambda w: (-w.wasted_bytes, w.path))
+    wasted = total - minimum
+    user_bytes = sum(s.bytes for s in stats[1:])
+    return Efficiency(
+        score=minimum / total if total else 1.0,
+        total_bytes=total,
+        wasted_bytes=wasted,
+        user_wasted_ratio=wasted / user_bytes if user_bytes else 0.0,
+        layers=tuple(stats),
+        wasted_paths=tuple(wasted_paths[:top]),
+    )

@@ -1,0 +1,246 @@
+"""Writing the report set: report.json, report.md, report.html, report.sarif and the CycloneDX SBOMs.
+
+``write_run_reports`` is what ``harden image`` calls (job.py); ``review_image`` / ``report_image`` are
+``harden report``: load and merge an image, run no stage, write the same set with the "after" side absent.
+Every file is written atomically (a temp file in the same directory, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tarfile
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harden.image.blobs import BlobStore
+from harden.image.model import Image, Rootfs
+from harden.pipeline import PipelineResult
+from harden.report.analysis import ElfCache, analyze_side
+from harden.report.build import Identity, SbomRefs, build_report
+from harden.report.efficiency import layer_efficiency
+from harden.report.findings import enforce_fail_on, exit_code_for, failing, metadata_findings, sort_findings
+from harden.report.html import render_html
+from harden.report.markdown import render_markdown
+from harden.report.model import Efficiency, Finding, PolicyLike, Severity, VerificationLike
+from harden.report.sarif import render_sarif
+from harden.report.sbom import cyclonedx, sbom_diff
+
+if TYPE_CHECKING:
+    from harden.progress import ProgressReporter
+
+log = logging.getLogger(__name__)
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+REPORT_SARIF = "report.sarif"
+SBOM_ORIGINAL = "sbom.original.cdx.json"
+SBOM_HARDENED = "sbom.hardened.cdx.json"
+SBOM_DIFF = "sbom.diff.json"
+INSTALLERS = ("pip", "setuptools", "wheel")
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenReports:
+    """What was written, and the findings ``--fail-on`` judges (those of the final image)."""
+
+    report_dir: Path
+    files: tuple[Path, ...]
+    findings: tuple[Finding, ...]
+    report: Mapping[str, Any]
+
+    def exit_code(self, fail_on: str) -> int:
+        return exit_code_for(self.findings, fail_on)
+
+    def enforce(self, fail_on: str) -> None:
+        """Raise FindingsError (exit 1) if findings at or above ``fail_on`` exist."""
+        enforce_fail_on(self.findings, fail_on, report=str(self.report_dir / REPORT_MD))
+
+    def counts(self) -> dict[str, int]:
+        return {s.value: sum(1 for f in self.findings if f.severity is s) for s in Severity}
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented UTF-8 JSON, atomically. Key order is the caller's (deterministic)."""
+    _atomic_write(Path(path), (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic_write(Path(path), text.encode())
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _efficiency(image: Image) -> Efficiency | None:
+    try:
+        return layer_efficiency(image.layers)
+    except (OSError, tarfile.TarError) as exc:
+        log.warning("layer efficiency not computed: cannot re-read the source layers (%s)", exc)
+        return None
+
+
+def _allowed_removals(policy: PolicyLike | None) -> tuple[str, ...]:
+    """Distributions the policy removes on purpose (remove-installers), which HDN-0009 must not flag."""
+    if policy is None or not hasattr(policy, "stage_enabled"):
+        return INSTALLERS
+    from harden.job import deliberate_removals
+
+    return (*INSTALLERS, *deliberate_removals(policy))  # type: ignore[arg-type]
+
+
+def _write_set(report_dir: Path, report: dict[str, Any], sboms: Mapping[str, Any]) -> list[Path]:
+    written = []
+    for name, data in sboms.items():
+        write_json(report_dir / name, data)
+        written.append(report_dir / name)
+    markdown = render_markdown(report)
+    write_json(report_dir / REPORT_JSON, report)
+    write_text(report_dir / REPORT_MD, markdown)
+    write_text(report_dir / REPORT_HTML, render_html(report, markdown))
+    write_json(report_dir / REPORT_SARIF, render_sarif(report))
+    written += [report_dir / n for n in (REPORT_JSON, REPORT_MD, REPORT_HTML, REPORT_SARIF)]
+    log.info("reports written to %s", report_dir)
+    return written
+
+
+def write_run_reports(
+    report_dir: Path,
+    *,
+    source: str,
+    source_image: Image,
+    original: Rootfs,
+    result: PipelineResult,
+    policy: PolicyLike | None,
+    verification: VerificationLike | None,
+    dropped: Sequence[Any],
+    written: Iterable[str],
+    harden_seconds: float,
+    dry_run: bool,
+    blobs: BlobStore,
+    output_digest: str | None = None,
+    generated_at: str | None = None,
+) -> WrittenReports:
+    """The report set of one ``harden image`` run: findings on the hardened image, the original's for
+    comparison ("fixed by harden"), SBOMs of both and their diff."""
+    report_dir = Path(report_dir)
+    generated_at = generated_at or now_utc()
+    cache: ElfCache = {}
+    before = analyze_side(original, source_image.config, blobs, elf_cache=cache)
+    after = analyze_side(result.rootfs, result.config, blobs, elf_cache=cache)
+    extra = metadata_findings(before.components, after.components, allowed=_allowed_removals(policy))
+    sbom_before = cyclonedx(before.components, subject=source, digest=source_image.config_digest or None,
+                            side="original", generated_at=generated_at, platform=source_image.config.platform)
+    sbom_after = cyclonedx(after.components, subject=source, digest=output_digest, side="hardened",
+                           generated_at=generated_at, platform=source_image.config.platform)
+    diff = sbom_diff(before.components, after.components, before_file=SBOM_ORIGINAL, after_file=SBOM_HARDENED)
+    identity = Identity(
+        kind="run",
+        source=source,
+        generated_at=generated_at,
+        source_digest=source_image.config_digest or None,
+        output_digest=output_digest,
+        platform=source_image.config.platform,
+        policy=policy,
+        dry_run=dry_run,
+        written=tuple(written),
+        harden_seconds=harden_seconds,
+        layers=len(source_image.layers),
+    )
+    report = build_report(
+        identity,
+        original=before,
+        hardened=after,
+        result=result,
+        efficiency=_efficiency(source_image),
+        verification=verification,
+        dropped=dropped,
+        extra_findings=extra,
+        sbom=SbomRefs(SBOM_ORIGINAL, SBOM_HARDENED, SBOM_DIFF, diff["summary"]),
+    )
+    files = _write_set(report_dir, report,
+                       {SBOM_ORIGINAL: sbom_before, SBOM_HARDENED: sbom_after, SBOM_DIFF: diff})
+    findings = tuple(sort_findings([*after.findings, *extra]))
+    return WrittenReports(report_dir, tuple(files), findings, report)
+
+
+def write_review_reports(
+    report_dir: Path,
+    *,
+    source: str,
+    source_image: Image,
+    rootfs: Rootfs,
+    blobs: BlobStore,
+    policy: PolicyLike | None = None,
+    dropped: Sequence[Any] = (),
+    generated_at: str | None = None,
+) -> WrittenReports:
+    """The report set of ``harden report``: one side, nothing changed."""
+    report_dir = Path(report_dir)
+    generated_at = generated_at or now_utc()
+    side = analyze_side(rootfs, source_image.config, blobs, reference=source)
+    digest = source_image.config_digest or None
+    sbom = cyclonedx(side.components, subject=source, digest=digest, side="original",
+                     generated_at=generated_at, platform=source_image.config.platform)
+    identity = Identity(kind="review", source=source, generated_at=generated_at, source_digest=digest,
+                        platform=source_image.config.platform, policy=policy, layers=len(source_image.layers))
+    report = build_report(identity, original=side, efficiency=_efficiency(source_image), dropped=dropped,
+                          sbom=SbomRefs(SBOM_ORIGINAL))
+    files = _write_set(report_dir, report, {SBOM_ORIGINAL: sbom})
+    return WrittenReports(report_dir, tuple(files), side.findings, report)
+
+
+def default_report_dir(reference: str) -> Path:
+    from harden.image.reference import parse_reference
+
+    return Path("reports") / parse_reference(reference).short_name
+
+
+def review_image(reference: str, *, policy: PolicyLike | None = None, report_dir: Path | None = None,
+                 progress: ProgressReporter | None = None, sanitize: bool = False) -> WrittenReports:
+    """Load and merge ``reference`` in a workspace and write its security review; changes nothing.
+    ``sanitize`` drops unsafe layer entries (listed in the report) instead of refusing the image."""
+    from harden.image.workspace import Workspace
+    from harden.job import load_and_merge
+    from harden.progress import SilentProgress
+
+    progress = progress or SilentProgress()
+    target = report_dir or default_report_dir(reference)
+    with Workspace() as ws:
+        blobs = BlobStore(ws.path / "blobs")
+        loaded = load_and_merge(reference, ws.path, blobs, progress, sanitize=sanitize)
+        progress.phase("review")
+        reports = write_review_reports(target, source=reference, source_image=loaded.image,
+                                       rootfs=loaded.rootfs, blobs=blobs, policy=policy,
+                                       dropped=loaded.dropped)
+    progress.close()
+    return reports
+
+
+def report_image(reference: str, *, policy: PolicyLike | None = None, report_dir: Path | None = None,
+                 fail_on: str = "error") -> Path:
+    """``harden report IMAGE``: write the review, then raise FindingsError if findings reach ``fail_on``."""
+    failing((), fail_on)  # a bad threshold is a usage error before any work
+    reports = review_image(reference, policy=policy, report_dir=report_dir)
+    reports.enforce(fail_on)
+    return reports.report_dir

@@ -1,0 +1,10 @@
+"""Fixtures of the report tests (``report_support`` holds the builders)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
