@@ -15,6 +15,7 @@ from harden.pipeline import StageRecord
 if TYPE_CHECKING:
     from harden.policy import Policy
     from harden.progress import ProgressReporter
+    from harden.report.write import WrittenReports
     from harden.verify.result import VerificationReport
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class HardenResult:
     written: tuple[str, ...]
     report_dir: Path | None
     image_id: str | None
+    reports: WrittenReports | None = None
 
 
 def load_policy(name: str) -> Policy:
@@ -76,6 +78,7 @@ def harden_image(
     sanitize: bool = False,
     runner: str = "auto",
     jobs: int = 0,
+    fail_on: str = "error",
     progress: ProgressReporter | None = None,
 ) -> HardenResult:
     from harden.job import HardenJob
@@ -93,7 +96,16 @@ def harden_image(
         jobs=jobs or os.cpu_count() or 1,
         progress=progress,
     )
+    from harden.report.findings import failing
+
+    failing((), fail_on)  # a bad threshold is a usage error before any work
     return job.execute()
+
+
+def enforce_fail_on(result: HardenResult, fail_on: str) -> None:
+    """Exit 1 (FindingsError) when the hardened image still has findings at or above ``fail_on``."""
+    if result.reports is not None and result.written:
+        result.reports.enforce(fail_on)
 
 
 def verify_images(
@@ -129,3 +141,23 @@ def default_report_dir(source: str) -> Path:
 
     return Path("reports") / parse_reference(source).short_name
 
+
+
+def review_image(
+    reference: str,
+    *,
+    policy: str | None = None,
+    report_dir: Path | None = None,
+    sanitize: bool = False,
+    progress: ProgressReporter | None = None,
+) -> WrittenReports:
+    """``harden report``: the security review of any image; runs no stage and changes nothing."""
+    from harden.report.write import review_image as _review
+
+    return _review(
+        reference,
+        policy=load_policy(policy) if policy else None,
+        report_dir=report_dir or default_report_dir(reference),
+        progress=progress,
+        sanitize=sanitize,
+    )

@@ -4,6 +4,7 @@ published only after verification passed, each atomically."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -98,9 +99,11 @@ class HardenJob:
             verification: VerificationReport | None = None
             written: list[str] = []
             image_id: str | None = None
+            output_digest: str | None = None
             if not self.dry_run:
                 progress.phase("write layer")
                 archive, config = self._write(result, loaded, blobs, ws.path)
+                output_digest = "sha256:" + hashlib.sha256(config.to_bytes()).hexdigest()
                 harden_seconds = time.perf_counter() - started
                 if self.verify and self.policy.verify.enabled:
                     verification = self._verify(loaded, result, config, blobs, archive, ws.path, progress)
@@ -111,7 +114,7 @@ class HardenJob:
             progress.close()
             from harden.report.write import write_run_reports
 
-            write_run_reports(
+            reports = write_run_reports(
                 report_dir,
                 source=self.source,
                 source_image=loaded.image,
@@ -124,6 +127,7 @@ class HardenJob:
                 harden_seconds=harden_seconds,
                 dry_run=self.dry_run,
                 blobs=blobs,
+                output_digest=output_digest,
             )
         if verification is not None and not verification.ok:
             raise VerificationFailed(
@@ -143,6 +147,7 @@ class HardenJob:
             written=tuple(written),
             report_dir=report_dir,
             image_id=image_id,
+            reports=reports,
         )
 
     def _write(self, result: PipelineResult, loaded: Loaded, blobs: BlobStore,

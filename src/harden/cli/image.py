@@ -26,6 +26,9 @@ from harden.progress import ProgressReporter
 @click.option("--runner", type=click.Choice(["auto", "engine", "sandbox"]), default="auto", show_default=True,
               help="Where verification probes run.")
 @click.option("--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (0 = all cores).")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error", show_default=True,
+              help="Exit 1 when the hardened image still has findings at or above this severity "
+                   "(the image is written all the same; verification failures always exit 1 and write nothing).")
 def image(
     source: str,
     policy_name: str | None,
@@ -37,6 +40,7 @@ def image(
     sanitize: bool,
     runner: str,
     jobs: int,
+    fail_on: str,
 ) -> None:
     """Harden SOURCE (an engine image name, docker-archive:PATH, oci-archive:PATH or oci:DIR).
 
@@ -55,6 +59,7 @@ def image(
             sanitize=sanitize,
             runner=runner,
             jobs=jobs,
+            fail_on=fail_on,
             progress=progress,
         )
     finally:
@@ -62,3 +67,4 @@ def image(
     print_summary(result)
     if dry_run:
         click.echo(f"dry run: would save {human_bytes(result.bytes_before - result.bytes_after)}; nothing written")
+    api.enforce_fail_on(result, fail_on)

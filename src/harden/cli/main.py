@@ -54,11 +54,12 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from harden.cli import image, policy, verify
+    from harden.cli import image, policy, report, verify
 
     cli.add_command(image.image)
     cli.add_command(policy.policy)
     cli.add_command(verify.verify)
+    cli.add_command(report.report)
 
 
 _register()

@@ -23,13 +23,10 @@ from harden.progress import ProgressReporter
 def report(image: str, policy_name: str | None, report_dir: Path | None, fail_on: str, sanitize: bool) -> None:
     """Write report.json/md/html/sarif and a CycloneDX SBOM for IMAGE (an engine image name,
     docker-archive:PATH, oci-archive:PATH or oci:DIR). Nothing is changed or written to the engine."""
-    from harden.report.write import review_image
-
-    policy = api.load_policy(policy_name) if policy_name else None
-    target = report_dir or api.default_report_dir(image)
     progress = ProgressReporter()
     try:
-        written = review_image(image, policy=policy, report_dir=target, progress=progress, sanitize=sanitize)
+        written = api.review_image(image, policy=policy_name, report_dir=report_dir, progress=progress,
+                                   sanitize=sanitize)
     finally:
         progress.close()
     sizes = written.report["sizes"]["before"]

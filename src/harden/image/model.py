@@ -7,6 +7,7 @@ nothing depends on the host filesystem or on privileges. File contents live in a
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -74,10 +75,17 @@ class FileEntry:
 class Rootfs:
     """An immutable merged filesystem: path -> FileEntry. Transforms return new instances."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_keys")
 
     def __init__(self, entries: Mapping[PurePosixPath, FileEntry]) -> None:
         self._entries: Mapping[PurePosixPath, FileEntry] = MappingProxyType(dict(entries))
+        self._keys: list[str] | None = None
+
+    def _sorted_keys(self) -> list[str]:
+        """Paths as strings in string order: every subtree is one contiguous run (prefix ``dir/``)."""
+        if self._keys is None:
+            self._keys = sorted(str(path) for path in self._entries)
+        return self._keys
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -100,9 +108,18 @@ class Rootfs:
     def under(self, prefix: PurePosixPath | str) -> Iterator[FileEntry]:
         """``prefix`` itself and everything below it."""
         root = PurePosixPath(prefix)
-        for path, entry in self._entries.items():
-            if path == root or root in path.parents:
-                yield entry
+        if str(root) == ".":
+            yield from self._entries.values()
+            return
+        if root in self._entries:
+            yield self._entries[root]
+        keys = self._sorted_keys()
+        start = f"{root}/"
+        for index in range(bisect.bisect_left(keys, start), len(keys)):
+            key = keys[index]
+            if not key.startswith(start):
+                break
+            yield self._entries[PurePosixPath(key)]
 
     def files(self) -> Iterator[FileEntry]:
         return (e for e in self._entries.values() if e.type is EntryType.FILE)
@@ -146,10 +163,9 @@ class Rootfs:
     ) -> Rootfs:
         """A new Rootfs with ``remove`` paths (and everything below them) dropped and ``put`` entries set."""
         entries = dict(self._entries)
-        if remove:
-            for path in list(entries):
-                if path in remove or any(parent in remove for parent in path.parents):
-                    del entries[path]
+        for root in remove:
+            for entry in list(self.under(root)):
+                entries.pop(entry.path, None)
         entries.update(put)
         return Rootfs(entries)
 

@@ -25,6 +25,8 @@ class DistributionInfo:
     entry_points: tuple[tuple[str, str, str], ...] = ()
     """(group, name, value), sorted."""
     top_level: tuple[str, ...] = ()
+    roots: tuple[str, ...] = ()
+    """Top-level names its installed files provide (RECORD), e.g. setuptools' vendored ``_distutils``."""
 
     @property
     def key(self) -> str:
@@ -51,7 +53,18 @@ def excused_modules(allowed_removals: Iterable[str],
         dist = distributions.get(normalize(name))
         if dist is not None:
             names.update(dist.top_level)
+            names.update(dist.roots)
     return frozenset(names)
+
+
+def origin_root(origin: str) -> str:
+    """``setuptools`` for ``/opt/venv/lib/python3.11/site-packages/setuptools/_distutils/x.py``; "" elsewhere."""
+    for marker in ("/site-packages/", "/dist-packages/"):
+        _, found, rest = origin.rpartition(marker)
+        if found:
+            head = rest.split("/", 1)[0]
+            return head.split(".", 1)[0]
+    return ""
 
 
 def not_run(module: str, why: str) -> ModuleOutcome:
@@ -74,7 +87,8 @@ def diff_imports(interpreter: str, targets: Iterable[str], before: Mapping[str, 
         ok_after += new.ok
         if old.ok and not new.ok:
             change = ModuleChange(module, old, new)
-            (excused_changes if top_module(module) in excused else regressions).append(change)
+            deliberate = top_module(module) in excused or origin_root(old.origin) in excused
+            (excused_changes if deliberate else regressions).append(change)
         elif not old.ok:
             if new.ok:
                 fixed.append(module)

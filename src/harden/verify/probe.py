@@ -206,6 +206,11 @@ def top_level_of(dist: Distribution) -> list[str]:
     text = dist.read_text("top_level.txt")
     if text:
         return sorted({line.strip() for line in text.splitlines() if line.strip()})
+    return file_roots(dist)
+
+
+def file_roots(dist: Distribution) -> list[str]:
+    """Top-level module names the distribution's installed files provide (from RECORD)."""
     names = set()
     for file in dist.files or ():
         parts = str(file).split("/")
@@ -236,6 +241,7 @@ def metadata() -> dict[str, object]:
             "version": dist.version,
             "entry_points": entry_points,
             "top_level": top_level_of(dist),
+            "roots": file_roots(dist),
         }
     return {"distributions": [found[key] for key in sorted(found)]}
 
@@ -272,7 +278,8 @@ def worker() -> None:
             continue
         try:
             load_target(target)
-            reply = {"module": target, "ok": True, "kind": "ok", "error": ""}
+            origin = getattr(sys.modules.get(target.partition(":")[0]), "__file__", None) or ""
+            reply = {"module": target, "ok": True, "kind": "ok", "error": "", "origin": str(origin)}
         except BaseException as exc:
             message = str(exc).splitlines()[0] if str(exc) else ""
             error = type(exc).__name__ + (": " + message if message else "")

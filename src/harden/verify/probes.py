@@ -92,6 +92,7 @@ class Probe:
                 version=str(item["version"]),
                 entry_points=tuple(sorted((str(g), str(n), str(v)) for g, n, v in item["entry_points"])),
                 top_level=tuple(item["top_level"]),
+                roots=tuple(item.get("roots", ())),
             )
             found.setdefault(info.key, info)
         return found
@@ -169,7 +170,7 @@ def parse_import_lines(stdout: str) -> dict[str, ModuleOutcome]:
             item = json.loads(line)
             kind = OutcomeKind(item["kind"])
             outcome = ModuleOutcome(str(item["module"]), kind, str(item.get("error", "")),
-                                    bool(item.get("isolated", False)))
+                                    bool(item.get("isolated", False)), str(item.get("origin", "")))
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed probe line: %.200s", line)
             continue

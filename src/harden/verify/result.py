@@ -31,6 +31,8 @@ class ModuleOutcome:
     error: str = ""
     isolated: bool = False
     """The verdict comes from a fresh interpreter (failures in a shared worker are re-checked alone)."""
+    origin: str = ""
+    """The module's ``__file__`` where it imported (which distribution provided it)."""
 
     @property
     def ok(self) -> bool:

@@ -182,3 +182,18 @@ def test_every_target_lands_in_exactly_one_bucket(pairs: dict[str, tuple[Outcome
     assert sorted(buckets + unchanged_ok) == sorted(pairs)
     assert all(top_module(c.module) != "pip" for c in diff.regressions)
     assert diff.ok_before == sum(b is OK for b, _ in pairs.values())
+
+
+def test_a_module_that_a_removed_distribution_provided_is_excused_by_its_origin() -> None:
+    """setuptools shadows stdlib distutils with its vendored copy: after setuptools is removed on purpose,
+    ``distutils._msvccompiler`` resolves to the stdlib one (which needs winreg) — deliberate, not a regression."""
+    site = "/opt/venv/lib/python3.11/site-packages"
+    before = {"distutils._msvccompiler": ModuleOutcome("distutils._msvccompiler", OK,
+                                                       origin=f"{site}/setuptools/_distutils/_msvccompiler.py"),
+              "json": ModuleOutcome("json", OK, origin="/usr/lib/python3.11/json/__init__.py")}
+    after = {"distutils._msvccompiler": ModuleOutcome("distutils._msvccompiler", ERROR, "No module named 'winreg'"),
+             "json": ModuleOutcome("json", ERROR, "boom")}
+    dists = {"setuptools": DistributionInfo("setuptools", "68", roots=("setuptools", "_distutils_hack"))}
+    diff = diff_imports("py", before, before, after, excused=excused_modules(["setuptools"], dists))
+    assert [c.module for c in diff.excused] == ["distutils._msvccompiler"]
+    assert [c.module for c in diff.regressions] == ["json"]
