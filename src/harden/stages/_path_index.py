@@ -1,0 +1,174 @@
+"""A read-only index over a Rootfs for stages: children, subtrees, and turning "these paths go" into the
+fewest ``Remove`` targets (a whole directory when everything below it goes).
+
+Directories that have entries below them but no entry of their own (layers may omit parents) are indexed too.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from harden.image.model import EntryType, FileEntry, Rootfs
+from harden.stages._globs import GlobSet
+
+ROOT = PurePosixPath(".")
+
+
+class PathIndex:
+    __slots__ = ("_children", "_paths", "rootfs")
+
+    def __init__(self, rootfs: Rootfs) -> None:
+        self.rootfs = rootfs
+        everything: set[PurePosixPath] = set()
+        for path in rootfs.entries:
+            if path == ROOT:
+                continue
+            everything.add(path)
+            for parent in path.parents:
+                if parent == ROOT or parent in everything:
+                    break
+                everything.add(parent)
+        self._paths: list[PurePosixPath] = sorted(everything)
+        self._children: dict[PurePosixPath, list[PurePosixPath]] = {}
+        for path in self._paths:
+            self._children.setdefault(path.parent, []).append(path)
+
+    def __iter__(self) -> Iterator[PurePosixPath]:
+        """Every path (entries and implied directories) in sorted order: parents before children."""
+        return iter(self._paths)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._children or path in self.rootfs
+
+    def entry(self, path: PurePosixPath) -> FileEntry | None:
+        return self.rootfs.get(path)
+
+    def is_dir(self, path: PurePosixPath) -> bool:
+        """A directory entry, or a path with something below it."""
+        entry = self.rootfs.get(path)
+        if entry is not None:
+            return entry.type is EntryType.DIR
+        return path in self._children
+
+    def children(self, path: PurePosixPath) -> tuple[PurePosixPath, ...]:
+        return tuple(self._children.get(path, ()))
+
+    def subtree(self, prefix: PurePosixPath, *, include_self: bool = True) -> Iterator[PurePosixPath]:
+        """``prefix`` (if present and asked for) and every path below it, sorted."""
+        if prefix == ROOT:
+            yield from self._paths
+            return
+        parts = prefix.parts
+        start = bisect.bisect_left(self._paths, prefix)
+        for index in range(start, len(self._paths)):
+            path = self._paths[index]
+            if path.parts[: len(parts)] != parts:
+                break
+            if path == prefix and not include_self:
+                continue
+            yield path
+
+    def collapse(
+        self, leaves: Iterable[PurePosixPath], may_remove_dir: Callable[[PurePosixPath], bool]
+    ) -> list[PurePosixPath]:
+        """The fewest paths whose removal removes exactly ``leaves``: a directory that ``may_remove_dir``
+        allows and whose every child is removed is removed whole (and its own children are not listed)."""
+        removed = set(leaves)
+        parents = {parent for leaf in removed for parent in leaf.parents if parent != ROOT}
+        for directory in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+            if directory in removed or not may_remove_dir(directory):
+                continue
+            children = self._children.get(directory, ())
+            if children and all(child in removed for child in children):
+                removed.add(directory)
+        return self.topmost_entries(removed)
+
+    def removal_targets(self, path: PurePosixPath) -> list[PurePosixPath]:
+        """``[path]`` when it is an entry; for an implied directory, the topmost entries below it."""
+        return [path] if path in self.rootfs else self.topmost_entries(self.subtree(path))
+
+    def topmost_entries(self, removed: Iterable[PurePosixPath]) -> list[PurePosixPath]:
+        """The entries of ``removed`` with no removed entry above them. A directory implied by its children
+        (no entry of its own) cannot be a ``Remove`` target, so its children stand in for it."""
+        chosen: list[PurePosixPath] = []
+        chosen_set: set[PurePosixPath] = set()
+        for path in sorted(removed):
+            if path not in self.rootfs or any(parent in chosen_set for parent in path.parents):
+                continue
+            chosen.append(path)
+            chosen_set.add(path)
+        return chosen
+
+
+@dataclass(frozen=True, slots=True)
+class GlobSelection:
+    """What ``remove``/``keep`` globs select: topmost removals with the pattern that selected them, and
+    topmost kept paths (that a remove pattern selected) with why they are kept."""
+
+    removed: tuple[tuple[PurePosixPath, str], ...]
+    kept: tuple[tuple[PurePosixPath, str], ...]
+
+
+def select_by_globs(
+    index: PathIndex,
+    remove: GlobSet,
+    keep: GlobSet,
+    protect: Callable[[PurePosixPath], str | None] | None = None,
+) -> GlobSelection:
+    """``rm -rf`` semantics with exceptions: a path matching ``remove`` goes with everything below it, except
+    what matches ``keep`` or what ``protect`` gives a reason for (a kept path keeps everything below it, and
+    its parents stay)."""
+    marked: dict[PurePosixPath, str] = {}
+    keeping: dict[PurePosixPath, str] = {}
+    kept: dict[PurePosixPath, str] = {}
+    for path in index:
+        why = keeping.get(path.parent)
+        if why is None and (keep_pattern := keep.first_match(path)) is not None:
+            why = f"keep glob {keep_pattern!r}"
+        if why is not None:
+            keeping[path] = why
+        pattern = marked.get(path.parent) or remove.first_match(path)
+        if pattern is None:
+            continue
+        marked[path] = pattern
+        if why is None and protect is not None:
+            why = protect(path)
+        if why is not None:
+            kept[path] = why
+    protected = set(kept)
+    for path in kept:
+        protected.update(path.parents)
+    removable = {path for path in marked if path not in protected}
+    removed = tuple((p, marked[p]) for p in index.topmost_entries(removable))
+    kept_top = tuple((p, kept[p]) for p in sorted(kept) if p.parent not in kept)
+    return GlobSelection(removed, kept_top)
+
+
+def shorten(path: PurePosixPath, roots: Iterable[PurePosixPath]) -> str:
+    """``path`` relative to the deepest root containing it (``numpy/testing``), else root-relative."""
+    best: PurePosixPath | None = None
+    for root in roots:
+        if root in path.parents and (best is None or len(root.parts) > len(best.parts)):
+            best = root
+    return str(path.relative_to(best)) if best is not None else str(path)
+
+
+def prune_subtree(
+    index: PathIndex, top: PurePosixPath, keep: GlobSet
+) -> tuple[list[PurePosixPath], list[tuple[PurePosixPath, str]]]:
+    """Remove ``top`` except what ``keep`` matches below it: (topmost removals, topmost kept with pattern)."""
+    kept: dict[PurePosixPath, str] = {}
+    paths = list(index.subtree(top))
+    for path in paths:
+        pattern = kept.get(path.parent) or keep.first_match(path)
+        if pattern is not None:
+            kept[path] = pattern
+    protected = set(kept)
+    for path in kept:
+        protected.update(path.parents)
+    removable = {p for p in paths if p not in protected}
+    removed = index.topmost_entries(removable)
+    return removed, [(p, kept[p]) for p in sorted(kept) if p.parent not in kept]

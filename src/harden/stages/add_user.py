@@ -1,0 +1,269 @@
+"""add-user: a real non-root user, a numeric ``User``, and no setuid/setgid or world-writable files.
+
+The user and group are appended to ``etc/passwd`` and ``etc/group`` (and ``etc/shadow``/``etc/gshadow`` with a
+locked ``!`` password when those files exist); every existing line is kept byte for byte. ``User`` is set
+numerically (``65532:65532``) so Kubernetes ``runAsNonRoot`` can check it without reading passwd.
+
+Conflicts fail instead of guessing: a user (or group) of that name with other ids, or those ids under another
+name, raise ``UnsupportedImage`` with the offending line; the policy then picks other ids or names. An image
+whose ``User`` already names a non-root user that exists in passwd keeps that user (written numerically).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+from harden.errors import PolicyError, UnsupportedImage
+from harden.image.model import EntryType, FileEntry, Rootfs
+from harden.plan import Add, Change, Plan, Replace, SetConfig, Skip
+from harden.pyenv import file_bytes
+from harden.stages._config_env import env_with
+from harden.stages._stage_settings import StageSettings
+from harden.stages.base import StageContext
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_MAX_ID = 2**31 - 2
+TMP = PurePosixPath("tmp")
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    name: str
+    uid: int
+    gid: int
+    home: str
+
+
+def _lines(data: bytes | None) -> list[str]:
+    return [] if data is None else data.decode("utf-8", errors="replace").splitlines()
+
+
+def _accounts(lines: list[str]) -> list[_Account]:
+    found = []
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) >= 7 and fields[2].isdigit() and fields[3].isdigit():
+            found.append(_Account(fields[0], int(fields[2]), int(fields[3]), fields[5]))
+    return found
+
+
+def _groups(lines: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for line in lines:
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[2].isdigit():
+            found.setdefault(fields[0], int(fields[2]))
+    return found
+
+
+def _appended(data: bytes, line: str) -> bytes:
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    return data + line.encode() + b"\n"
+
+
+class AddUser:
+    name: ClassVar[str] = "add-user"
+
+    def plan(self, ctx: StageContext) -> Plan:
+        settings = StageSettings.resolve(self.name, ctx.settings)
+        if not settings.enabled:
+            return Plan(self.name, notes=("disabled by policy",))
+        changes: list[Change] = []
+        skipped: list[Skip] = []
+        notes: list[str] = []
+        passwd = _lines(file_bytes(ctx.rootfs, ctx.blobs, PurePosixPath("etc/passwd")))
+        group = _lines(file_bytes(ctx.rootfs, ctx.blobs, PurePosixPath("etc/group")))
+        existing = self._existing_user(ctx.config.user, _accounts(passwd), _groups(group))
+        if existing is not None and settings.flag("keep_existing_user"):
+            account, gid = existing
+            numeric = f"{account.uid}:{gid}"
+            notes.append(f"kept the image's non-root user {account.name} ({numeric})")
+            if ctx.config.user != numeric:
+                changes.append(SetConfig("User", numeric, f"User {ctx.config.user!r} written numerically", "user"))
+            home = account.home
+        else:
+            home = self._add_user(ctx, settings, passwd, group, changes)
+        if settings.flag("set_home_env") and home and ctx.config.env_value("HOME") != home:
+            changes.append(
+                SetConfig("Env", env_with(ctx.config, "HOME", home), f"HOME={home}: the user's home", "user")
+            )
+        changes = self._with_permissions(ctx.rootfs, settings, changes, skipped)
+        return Plan(self.name, tuple(changes), tuple(skipped), tuple(notes))
+
+    # --- the user ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _existing_user(user: str, accounts: list[_Account], groups: dict[str, int]) -> tuple[_Account, int] | None:
+        """The config's User when it is a non-root user present in passwd, with its group id."""
+        if not user:
+            return None
+        name, _, group = user.partition(":")
+        account = next((a for a in accounts if (str(a.uid) == name if name.isdigit() else a.name == name)), None)
+        if account is None or account.uid == 0:
+            return None
+        if not group:
+            return account, account.gid
+        if group.isdigit():
+            return account, int(group)
+        gid = groups.get(group)
+        return (account, gid) if gid is not None else None
+
+    def _add_user(
+        self,
+        ctx: StageContext,
+        settings: StageSettings,
+        passwd: list[str],
+        group: list[str],
+        changes: list[Change],
+    ) -> str:
+        name = settings.text("name")
+        uid, gid = settings.integer("uid"), settings.integer("gid")
+        if not _NAME.match(name):
+            raise PolicyError("invalid add-user.name", details=[f"add-user.settings.name = {name!r}"])
+        for key, value in (("uid", uid), ("gid", gid)):
+            if not 0 < value <= _MAX_ID:
+                raise PolicyError(
+                    f"add-user.{key} must be a non-root id (1..{_MAX_ID})",
+                    details=[f"add-user.settings.{key} = {value}"],
+                )
+        home_rel = PurePosixPath(settings.text("home").lstrip("/"))
+        if ".." in home_rel.parts or home_rel == PurePosixPath("."):
+            raise PolicyError("invalid add-user.home", details=[f"add-user.settings.home = {home_rel}"])
+        home = f"/{home_rel}"
+        shell = settings.text("shell")
+
+        self._check_conflicts(name, uid, gid, passwd, group)
+        accounts = _accounts(passwd)
+        have_user = any(a.name == name for a in accounts)
+        have_group = name in _groups(group)
+        files = {
+            "etc/passwd": (
+                None if have_user else f"{name}:x:{uid}:{gid}:{name}:{home}:{shell}",
+                "root:x:0:0:root:/root:/usr/sbin/nologin",
+            ),
+            "etc/group": (None if have_group else f"{name}:x:{gid}:", "root:x:0:"),
+        }
+        for path, (line, first_line) in files.items():
+            if line is not None:
+                changes.append(self._append_line(ctx, PurePosixPath(path), line, first_line))
+        for path, line in (("etc/shadow", f"{name}:!::0:99999:7:::"), ("etc/gshadow", f"{name}:!::")):
+            data = file_bytes(ctx.rootfs, ctx.blobs, PurePosixPath(path))
+            if data is not None and not any(x.split(":")[0] == name for x in _lines(data)):
+                changes.append(self._append_line(ctx, PurePosixPath(path), line, None))
+        changes.extend(self._home(ctx.rootfs, home_rel, uid, gid))
+        changes.append(SetConfig("User", f"{uid}:{gid}", f"run as {name}, numerically for runAsNonRoot", "user"))
+        return home
+
+    @staticmethod
+    def _check_conflicts(name: str, uid: int, gid: int, passwd: list[str], group: list[str]) -> None:
+        for line in passwd:
+            fields = line.split(":")
+            if len(fields) < 4 or not fields[2].isdigit() or not fields[3].isdigit():
+                continue
+            same_name, same_uid = fields[0] == name, int(fields[2]) == uid
+            if same_name != same_uid or (same_name and int(fields[3]) != gid):
+                raise UnsupportedImage(
+                    f"etc/passwd already has a conflicting account for {name} ({uid}:{gid}); "
+                    "set add-user name/uid/gid in the policy to match it or to unused values",
+                    details=[f"etc/passwd: {line}"],
+                )
+        for line in group:
+            fields = line.split(":")
+            if len(fields) < 3 or not fields[2].isdigit():
+                continue
+            if (fields[0] == name) != (int(fields[2]) == gid):
+                raise UnsupportedImage(
+                    f"etc/group already has a conflicting group for {name} ({gid}); "
+                    "set add-user name/gid in the policy to match it or to unused values",
+                    details=[f"etc/group: {line}"],
+                )
+
+    @staticmethod
+    def _append_line(ctx: StageContext, path: PurePosixPath, line: str, first_line: str | None) -> Change:
+        real = ctx.rootfs.resolve(path) or path
+        entry = ctx.rootfs.get(real)
+        if entry is None:
+            content = _appended(_appended(b"", first_line), line) if first_line else _appended(b"", line)
+            digest, size = ctx.blobs.put_bytes(content)
+            new = FileEntry(real, EntryType.FILE, mode=0o644, size=size, digest=digest)
+            return Add(new, f"created /{path} with root and the new account", "user")
+        data = file_bytes(ctx.rootfs, ctx.blobs, real) or b""
+        digest, size = ctx.blobs.put_bytes(_appended(data, line))
+        new = entry.evolve(type=EntryType.FILE, digest=digest, size=size, linkname=None)
+        return Replace(new, f"appended {line.split(':')[0]} to /{path}; existing lines kept", "user")
+
+    @staticmethod
+    def _home(rootfs: Rootfs, home: PurePosixPath, uid: int, gid: int) -> list[Change]:
+        changes: list[Change] = []
+        for parent in reversed(home.parents):
+            if parent == PurePosixPath(".") or parent in rootfs:
+                continue
+            entry = FileEntry(parent, EntryType.DIR, mode=0o755)
+            changes.append(Add(entry, f"parent of the home directory /{home}", "user"))
+        current = rootfs.get(home)
+        if current is None:
+            entry = FileEntry(home, EntryType.DIR, mode=0o750, uid=uid, gid=gid)
+            changes.append(Add(entry, f"home directory of the new user, {uid}:{gid} 0750", "user"))
+        elif not current.is_dir:
+            raise UnsupportedImage(f"/{home} exists and is not a directory", details=[f"/{home}"])
+        elif (current.uid, current.gid, current.mode & 0o7777) != (uid, gid, 0o750):
+            entry = current.evolve(uid=uid, gid=gid, mode=0o750)
+            changes.append(Replace(entry, f"home directory owned by {uid}:{gid}, mode 0750", "user"))
+        return changes
+
+    # --- permissions -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _with_permissions(
+        rootfs: Rootfs, settings: StageSettings, planned: list[Change], skipped: list[Skip]
+    ) -> list[Change]:
+        """``planned`` plus permission fixes; a path already planned gets the fix folded into its change."""
+        clear_setid = settings.flag("clear_setid")
+        fix_writable = settings.flag("fix_world_writable")
+        changes = list(planned)
+        pending = {c.entry.path: i for i, c in enumerate(changes) if isinstance(c, Replace | Add)}
+        entries = {e.path: e for e in rootfs}
+        for index in pending.values():
+            change = changes[index]
+            assert isinstance(change, Replace | Add)
+            entries[change.entry.path] = change.entry
+        for path in sorted(entries):
+            entry = entries[path]
+            if entry.path == TMP:
+                continue
+            mode = entry.mode
+            why: list[str] = []
+            if clear_setid and entry.has_content and mode & 0o6000:
+                bits = " and ".join(b for b, m in (("setuid", 0o4000), ("setgid", 0o2000)) if mode & m)
+                why.append(f"cleared {bits}")
+                mode &= ~0o6000
+            writable = entry.has_content or entry.is_dir
+            if fix_writable and writable and mode & 0o002:
+                if entry.is_dir and mode & 0o1000:
+                    skipped.append(Skip(entry.path, "kept world-writable: sticky directory (like /tmp)"))
+                else:
+                    why.append("removed world write")
+                    mode &= ~0o002
+            if not why:
+                continue
+            reason = f"{', '.join(why)} (mode {entry.mode & 0o7777:04o} → {mode & 0o7777:04o})"
+            if path in pending:
+                old = changes[pending[path]]
+                assert isinstance(old, Replace | Add)
+                changes[pending[path]] = type(old)(old.entry.evolve(mode=mode), f"{old.reason}; {reason}", old.category)
+            else:
+                changes.append(Replace(entry.evolve(mode=mode), reason, "permissions"))
+        tmp = entries.get(TMP)
+        if tmp is None:
+            new = FileEntry(TMP, EntryType.DIR, mode=0o1777)
+            changes.append(Add(new, "/tmp for the non-root user: mode 1777", "permissions"))
+        elif tmp.is_dir and tmp.mode & 0o7777 != 0o1777:
+            reason = f"/tmp writable by the non-root user (mode {tmp.mode & 0o7777:04o} → 1777)"
+            changes.append(Replace(tmp.evolve(mode=0o1777), reason, "permissions"))
+        elif not tmp.is_dir:
+            skipped.append(Skip(TMP, f"kept /tmp as it is: a {tmp.type.value}, not a directory"))
+        return changes

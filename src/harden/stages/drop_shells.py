@@ -1,0 +1,331 @@
+"""drop-shells: shells (and every symlink, hardlink or copy of them), or every OS binary.
+
+``mode = "shells"`` removes the shells named in the data file wherever the bin directories put them (following
+merged-usr symlinks such as ``bin -> usr/bin``), every link that leads to them and byte-identical copies.
+``mode = "all-binaries"`` empties the bin directories except the Python interpreters (and the symlink chains
+that lead to them), the programs the config runs, Python scripts, and the policy's ``keep`` globs.
+
+Shell-form ``Entrypoint``/``Cmd``/``Healthcheck`` would stop working, so they are converted to exec form when
+that is safe and refused otherwise (``UnsupportedImage``); so is an exec-form program that is a shell script.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
+from typing import Any, ClassVar
+
+from harden.errors import UnsupportedImage
+from harden.image.blobs import BlobStore
+from harden.image.model import EntryType, ImageConfig, Rootfs
+from harden.plan import Change, Plan, Remove, SetConfig, Skip
+from harden.pyenv import DEFAULT_PATH, find_python_envs
+from harden.stages._shell_form import command_index, is_shell_form, shell_of, to_exec_form
+from harden.stages._stage_settings import StageSettings
+from harden.stages.base import StageContext
+
+log = logging.getLogger(__name__)
+
+CATEGORY = "shells"
+ROOT = PurePosixPath(".")
+
+
+def _root_relative(path: str) -> PurePosixPath:
+    return PurePosixPath(path.lstrip("/") or ".")
+
+
+def link_chain(rootfs: Rootfs, path: PurePosixPath, max_links: int = 40) -> list[PurePosixPath]:
+    """``path`` and each path its symlinks pass through, ending at the real entry (parents resolved)."""
+    chain: list[PurePosixPath] = []
+    current = path
+    for _ in range(max_links):
+        parent = rootfs.resolve(current.parent) if current.parent != ROOT else ROOT
+        if parent is None:
+            break
+        concrete = parent / current.name
+        entry = rootfs.get(concrete)
+        if entry is None:
+            break
+        if entry.is_dir:
+            break
+        chain.append(concrete)
+        if entry.type is EntryType.HARDLINK and entry.linkname:
+            chain.append(_root_relative(entry.linkname))
+            break
+        if entry.type is not EntryType.SYMLINK or entry.linkname is None:
+            break
+        target = PurePosixPath(entry.linkname)
+        current = _root_relative(str(target)) if target.is_absolute() else parent / target
+    return chain
+
+
+def _inode(rootfs: Rootfs, path: PurePosixPath) -> PurePosixPath:
+    entry = rootfs.get(path)
+    if entry is not None and entry.type is EntryType.HARDLINK and entry.linkname:
+        return _root_relative(entry.linkname)
+    return path
+
+
+def _shebang(rootfs: Rootfs, blobs: BlobStore, path: PurePosixPath) -> list[str]:
+    resolved = rootfs.resolve(path)
+    entry = rootfs.get(resolved) if resolved is not None else None
+    if entry is None or not entry.has_content or entry.digest is None or entry.digest not in blobs:
+        return []
+    with blobs.open(entry.digest) as stream:
+        head = stream.read(256)
+    if not head.startswith(b"#!"):
+        return []
+    return head[2:].split(b"\n", 1)[0].decode("utf-8", errors="replace").split()
+
+
+def _interpreter_of_script(words: list[str]) -> str:
+    """``#!/usr/bin/env python3`` → ``python3``; ``#!/bin/sh -e`` → ``sh``."""
+    if not words:
+        return ""
+    name = PurePosixPath(words[0]).name
+    if name == "env":
+        rest = [w for w in words[1:] if not w.startswith("-")]
+        return PurePosixPath(rest[0]).name if rest else ""
+    return name
+
+
+def find_program(rootfs: Rootfs, config: ImageConfig, program: str) -> PurePosixPath | None:
+    """Where the runtime finds ``program``: as given when it has a ``/``, else along the config's PATH."""
+    if "/" in program:
+        candidate = (
+            _root_relative(program)
+            if program.startswith("/")
+            else _root_relative(f"{config.working_dir or '/'}/{program}")
+        )
+        return candidate if rootfs.resolve(candidate) is not None else None
+    path = config.env_value("PATH") or DEFAULT_PATH
+    for directory in path.split(":"):
+        if directory.startswith("/"):
+            candidate = _root_relative(directory) / program
+            resolved = rootfs.resolve(candidate)
+            entry = rootfs.get(resolved) if resolved is not None else None
+            if entry is not None and entry.has_content:
+                return candidate
+    return None
+
+
+class DropShells:
+    name: ClassVar[str] = "drop-shells"
+
+    def plan(self, ctx: StageContext) -> Plan:
+        settings = StageSettings.resolve(self.name, ctx.settings)
+        if not settings.enabled:
+            return Plan(self.name, notes=("disabled by policy",))
+        mode = settings.choice("mode", ("shells", "all-binaries"))
+        shells = frozenset(settings.strings("shells"))
+        config_changes, programs, notes = self._convert_config(ctx, settings, shells)
+        bin_dirs = self._real_bin_dirs(ctx.rootfs, settings.strings("bin_dirs"))
+        if mode == "shells":
+            removals = self._shells(ctx.rootfs, bin_dirs, shells)
+            skipped: list[Skip] = []
+        else:
+            removals, skipped = self._all_binaries(ctx, settings, bin_dirs, programs)
+        removals.update(self._dangling_links(ctx.rootfs, removals))
+        changes: list[Change] = [*config_changes]
+        changes.extend(Remove(path, removals[path], CATEGORY) for path in sorted(removals))
+        return Plan(self.name, tuple(changes), tuple(skipped), tuple(notes))
+
+    # --- config ------------------------------------------------------------------------------------------
+
+    def _convert_config(
+        self, ctx: StageContext, settings: StageSettings, shells: frozenset[str]
+    ) -> tuple[list[Change], list[PurePosixPath], list[str]]:
+        config = ctx.config
+        changes: list[Change] = []
+        notes: list[str] = []
+        entrypoint = list(config.entrypoint or [])
+        cmd = list(config.cmd or [])
+        if entrypoint and is_shell_form(entrypoint, shells):
+            if command_index(entrypoint) == len(entrypoint):  # ENTRYPOINT ["sh", "-c"] + CMD ["cmd", ...]
+                words = to_exec_form("Entrypoint+Cmd", [*entrypoint, *cmd], shells)
+                changes.append(SetConfig("Entrypoint", None, "Entrypoint was a bare `sh -c`: no shell now"))
+                changes.append(SetConfig("Cmd", words, f"shell-form command {cmd[:1]!r} → exec form"))
+                entrypoint, cmd = [], words
+            else:
+                words = to_exec_form("Entrypoint", entrypoint, shells)
+                changes.append(SetConfig("Entrypoint", words, f"shell-form Entrypoint {entrypoint!r} → exec form"))
+                if cmd:
+                    reason = "Cmd was ignored by the shell-form Entrypoint; exec form would pass it on"
+                    changes.append(SetConfig("Cmd", None, reason))
+                entrypoint, cmd = words, []
+        elif entrypoint and shell_of(entrypoint, shells):
+            raise UnsupportedImage(
+                f"Entrypoint runs a shell ({entrypoint[0]}); it cannot work once shells are dropped",
+                details=[f"Entrypoint: {entrypoint}"],
+            )
+        if cmd and is_shell_form(cmd, shells):
+            words = to_exec_form("Cmd", cmd, shells)
+            changes.append(SetConfig("Cmd", words, f"shell-form Cmd {cmd!r} → exec form"))
+            cmd = words
+        elif cmd and not entrypoint and shell_of(cmd, shells):
+            raise UnsupportedImage(
+                f"Cmd runs a shell ({cmd[0]}); it cannot work once shells are dropped",
+                details=[f"Cmd: {cmd}"],
+            )
+        runs: list[tuple[str, str]] = []
+        if entrypoint:
+            runs.append(("Entrypoint", entrypoint[0]))
+        if cmd:
+            runs.append(("Cmd", cmd[0]))
+        health_change, health_program = self._convert_healthcheck(config, settings, shells)
+        if health_change is not None:
+            changes.append(health_change)
+        if health_program is not None:
+            runs.append(("Healthcheck", health_program))
+        programs: list[PurePosixPath] = []
+        for field, program in runs:
+            found = find_program(ctx.rootfs, config, program)
+            if found is None:
+                if field != "Cmd" or not entrypoint:
+                    notes.append(f"{field} program {program!r} is not in the image (was it before?)")
+                continue
+            programs.append(found)
+            interpreter = _interpreter_of_script(_shebang(ctx.rootfs, ctx.blobs, found))
+            if interpreter in shells:
+                raise UnsupportedImage(
+                    f"{field} runs /{found}, a shell script (#!{interpreter}); it cannot start without a shell",
+                    details=[f"{field}: /{found}"],
+                )
+        return changes, programs, notes
+
+    @staticmethod
+    def _convert_healthcheck(
+        config: ImageConfig, settings: StageSettings, shells: frozenset[str]
+    ) -> tuple[SetConfig | None, str | None]:
+        health = config.healthcheck
+        test: list[str] = list((health or {}).get("Test") or [])
+        if health is None or not test or test[0] == "NONE":
+            return None, None
+        on_failure = settings.choice("unconvertible_healthcheck", ("fail", "remove"))
+        try:
+            if test[0] == "CMD-SHELL":
+                words = to_exec_form("Healthcheck", ["sh", "-c", " ".join(test[1:])], shells)
+            elif test[0] == "CMD" and is_shell_form(test[1:], shells):
+                words = to_exec_form("Healthcheck", test[1:], shells)
+            elif test[0] == "CMD" and shell_of(test[1:], shells):
+                raise UnsupportedImage(f"Healthcheck runs a shell ({test[1]})", details=[f"Healthcheck: {test}"])
+            else:
+                return None, test[1] if len(test) > 1 else None
+        except UnsupportedImage as exc:
+            if on_failure == "fail":
+                raise
+            return SetConfig("Healthcheck", None, f"removed: {exc.message}"), None
+        new: dict[str, Any] = dict(health)
+        new["Test"] = ["CMD", *words]
+        return SetConfig("Healthcheck", new, f"shell-form Healthcheck {test[1:]!r} → exec form"), words[0]
+
+    # --- files -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _real_bin_dirs(rootfs: Rootfs, names: Iterable[str]) -> list[PurePosixPath]:
+        found: list[PurePosixPath] = []
+        for name in names:
+            real = rootfs.resolve(PurePosixPath(name))
+            entry = rootfs.get(real) if real is not None else None
+            if real is not None and entry is not None and entry.is_dir and real not in found:
+                found.append(real)
+        return found
+
+    @staticmethod
+    def _shells(rootfs: Rootfs, bin_dirs: Sequence[PurePosixPath], shells: frozenset[str]) -> dict[PurePosixPath, str]:
+        removals: dict[PurePosixPath, str] = {}
+        inodes: dict[PurePosixPath, str] = {}
+        for directory in bin_dirs:
+            for name in sorted(shells):
+                path = directory / name
+                if path not in rootfs:
+                    continue
+                chain = link_chain(rootfs, path)
+                for hop in chain:
+                    removals.setdefault(hop, f"shell {name}" if hop == path else f"shell {name} (via /{path})")
+                real = chain[-1] if chain else path
+                entry = rootfs.get(real)
+                if entry is not None and entry.has_content:
+                    inodes.setdefault(_inode(rootfs, real), name)
+        digests = {
+            entry.digest: shell
+            for inode, shell in inodes.items()
+            if (entry := rootfs.get(inode)) is not None and entry.digest is not None and entry.size > 0
+        }
+        for entry in rootfs:
+            if not entry.has_content or entry.path in removals:
+                continue
+            inode = _inode(rootfs, entry.path)
+            if inode in inodes:
+                removals[entry.path] = f"hardlink of shell {inodes[inode]} (/{inode})"
+            elif entry.digest in digests:
+                removals[entry.path] = f"byte-identical copy of shell {digests[entry.digest]}"
+        return removals
+
+    @staticmethod
+    def _all_binaries(
+        ctx: StageContext,
+        settings: StageSettings,
+        bin_dirs: Sequence[PurePosixPath],
+        programs: Sequence[PurePosixPath],
+    ) -> tuple[dict[PurePosixPath, str], list[Skip]]:
+        rootfs = ctx.rootfs
+        keep = settings.globs("keep")
+        kept: dict[PurePosixPath, str] = {}
+        interpreters: set[PurePosixPath] = set()
+        for env in find_python_envs(rootfs, ctx.config, ctx.blobs):
+            if env.interpreter is None:
+                continue
+            chain = link_chain(rootfs, env.interpreter)
+            for hop in chain:
+                kept.setdefault(hop, f"Python interpreter (chain of /{env.interpreter})")
+            if chain:
+                interpreters.add(chain[-1])
+        for program in programs:
+            for hop in link_chain(rootfs, program):
+                kept.setdefault(hop, f"run by the image config (/{program})")
+        python_scripts = settings.flag("keep_python_scripts")
+        removals: dict[PurePosixPath, str] = {}
+        skipped: list[Skip] = []
+        dirs = set(bin_dirs)
+        for entry in rootfs:
+            path = entry.path
+            if not any(d in path.parents for d in dirs) or entry.is_dir:
+                continue
+            why = kept.get(path)
+            if why is None and interpreters and rootfs.resolve(path) in interpreters:
+                why = "another name of a Python interpreter"
+            if why is None:
+                real = rootfs.resolve(path)
+                pattern = keep.first_match(path) or (keep.first_match(real) if real is not None else None)
+                if pattern is not None:
+                    why = f"keep glob {pattern!r}"
+            if why is None and python_scripts:
+                shebang = _shebang(rootfs, ctx.blobs, path)
+                if _interpreter_of_script(shebang).startswith("python"):
+                    why = f"Python script (#!{' '.join(shebang)})"
+            if why is not None:
+                skipped.append(Skip(path, f"kept: {why}"))
+                continue
+            removals[path] = "OS binary (mode = all-binaries)"
+        kept_inodes = {_inode(rootfs, p) for p in kept}
+        for entry in rootfs:
+            if entry.type is EntryType.HARDLINK and entry.path not in removals and entry.path not in kept:
+                inode = _inode(rootfs, entry.path)
+                if inode in removals and inode not in kept_inodes:
+                    removals[entry.path] = f"hardlink of removed binary /{inode}"
+        return removals, skipped
+
+    @staticmethod
+    def _dangling_links(rootfs: Rootfs, removals: dict[PurePosixPath, str]) -> dict[PurePosixPath, str]:
+        """Symlinks anywhere that would point at a removed file."""
+        found: dict[PurePosixPath, str] = {}
+        for entry in rootfs:
+            if entry.type is not EntryType.SYMLINK or entry.path in removals:
+                continue
+            chain = link_chain(rootfs, entry.path)
+            if any(hop in removals for hop in chain[1:]):
+                target = next(hop for hop in chain[1:] if hop in removals)
+                found[entry.path] = f"symlink to removed /{target} ({removals[target]})"
+        return found

@@ -1,0 +1,84 @@
+"""remove-docs: OS documentation, man/info pages, message catalogs, apt/debconf caches, and ``docs``/``doc``/
+``examples`` directories inside site-packages packages.
+
+What scanners and ``importlib.metadata`` read is kept: every ``*.dist-info``/``*.egg-info`` file, dpkg's
+status database, copyright and licence files. A documentation-named directory in site-packages that code
+imports (it is a package, not docs) is kept, with the importer named.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+from harden.plan import Change, Plan, Remove, Skip
+from harden.pyenv import find_python_envs
+from harden.stages._globs import GlobSet
+from harden.stages._import_evidence import ImportEvidence, Scope, settle
+from harden.stages._path_index import PathIndex, prune_subtree, select_by_globs, shorten
+from harden.stages._stage_settings import StageSettings
+from harden.stages.base import StageContext
+
+CATEGORY = "docs"
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+class RemoveDocs:
+    name: ClassVar[str] = "remove-docs"
+
+    def plan(self, ctx: StageContext) -> Plan:
+        settings = StageSettings.resolve(self.name, ctx.settings)
+        if not settings.enabled:
+            return Plan(self.name, notes=("disabled by policy",))
+        keep = settings.globs("keep")
+        index = PathIndex(ctx.rootfs)
+        selection = select_by_globs(index, settings.globs("remove"), keep)
+        changes: list[Change] = [
+            Remove(path, f"documentation or package-manager cache (matches {pattern!r})", CATEGORY)
+            for path, pattern in selection.removed
+        ]
+        skipped = [Skip(path, f"kept: {why}") for path, why in selection.kept]
+        removed = {path for path, _ in selection.removed}
+
+        envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
+        site_dirs = list(dict.fromkeys(d for env in envs for d in env.site_packages))
+        roots = [*site_dirs, *(e.stdlib_dir for e in envs if e.stdlib_dir is not None)]
+        names = set(settings.strings("site_packages_doc_dirs"))
+        candidates: list[PurePosixPath] = []
+        for site_dir in site_dirs:
+            for path in index.subtree(site_dir, include_self=False):
+                if (
+                    path.name in names
+                    and len(path.parts) > len(site_dir.parts) + 1
+                    and index.is_dir(path)
+                    and not any(p.suffix in _METADATA_SUFFIXES for p in path.parents)
+                    and not any(p in removed for p in (path, *path.parents))
+                ):
+                    candidates.append(path)
+        by_policy = _kept_by_policy(index, candidates, keep)
+        for path, pattern in sorted(by_policy.items()):
+            skipped.append(Skip(path, f"kept {shorten(path, roots)}: policy keep glob {pattern!r}"))
+        remaining = [c for c in candidates if c not in by_policy]
+        if remaining:
+            scope = Scope(skip_main_blocks=True)
+            evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, names, ctx.progress, scope=scope)
+            settlement = settle(evidence, remaining)
+            for candidate in settlement.removed:
+                pruned, kept_inside = prune_subtree(index, candidate, keep)
+                reason = f"package documentation/examples {shorten(candidate, roots)}: no code imports it"
+                changes.extend(Remove(path, reason, CATEGORY) for path in pruned)
+                skipped.extend(Skip(path, f"kept: keep glob {pattern!r}") for path, pattern in kept_inside)
+            for path, importer in sorted(settlement.kept.items()):
+                skipped.append(Skip(path, f"kept {shorten(path, roots)}: imported by {shorten(importer, roots)}"))
+        return Plan(self.name, tuple(changes), tuple(skipped))
+
+
+def _kept_by_policy(index: PathIndex, candidates: list[PurePosixPath], keep: GlobSet) -> dict[PurePosixPath, str]:
+    kept: dict[PurePosixPath, str] = {}
+    for candidate in candidates:
+        for path in (*candidate.parents, candidate):
+            pattern = keep.first_match(path)
+            if pattern is not None:
+                kept[candidate] = pattern
+                break
+    return kept

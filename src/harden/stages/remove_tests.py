@@ -1,0 +1,209 @@
+"""remove-tests: test suites in site-packages and the stdlib, decided from import evidence.
+
+Candidates are directories named like ``tests``/``test``/``idle_test`` inside site-packages and stdlib
+directories, ``conftest.py`` files, and ``test_*.py``/``*_test.py`` files inside candidate directories (they
+matter when their directory is kept). Modules that merely *sound* like tests (``numpy/testing``,
+``pandas/_testing``, ``pandas/testing.py``) are never candidates. A candidate that code outside the removed
+candidates imports is kept, with the importer named; a policy's ``keep`` globs keep more. Imports that
+run only when tests run are not evidence: inside functions/classes named like ``test_runner_functions``, or
+(``ignore_main_blocks``) under ``if __name__ == "__main__":`` in installed modules.
+With ``remove_sources``, C/C++/Cython sources and headers shipped in site-packages (and venv ``include/``) go
+too: they are only read when compiling against the image.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+from harden.plan import Change, Plan, Remove, Skip
+from harden.pyenv import PythonEnv, find_python_envs
+from harden.stages._globs import GlobSet
+from harden.stages._import_evidence import ImportEvidence, Scope, settle
+from harden.stages._path_index import PathIndex, shorten
+from harden.stages._stage_settings import StageSettings
+from harden.stages.base import StageContext
+
+log = logging.getLogger(__name__)
+
+CATEGORY = "tests"
+_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+
+
+def _inside_metadata(path: PurePosixPath, floor: PurePosixPath) -> bool:
+    """Whether ``path`` is (inside) a ``*.dist-info``/``*.egg-info`` below ``floor``."""
+    return any(part.endswith(_METADATA_SUFFIXES) for part in path.parts[len(floor.parts) :])
+
+
+def _site_and_stdlib_roots(envs: tuple[PythonEnv, ...]) -> tuple[list[PurePosixPath], list[PurePosixPath]]:
+    site: list[PurePosixPath] = []
+    stdlib: list[PurePosixPath] = []
+    for env in envs:
+        site.extend(d for d in env.site_packages if d not in site)
+        if env.stdlib_dir is not None and env.stdlib_dir not in stdlib:
+            stdlib.append(env.stdlib_dir)
+    return site, stdlib
+
+
+class RemoveTests:
+    name: ClassVar[str] = "remove-tests"
+
+    def plan(self, ctx: StageContext) -> Plan:
+        settings = StageSettings.resolve(self.name, ctx.settings)
+        if not settings.enabled:
+            return Plan(self.name, notes=("disabled by policy",))
+        envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
+        if not envs:
+            return Plan(self.name, notes=("no Python environment found; nothing to do",))
+        index = PathIndex(ctx.rootfs)
+        site_dirs, stdlib_dirs = _site_and_stdlib_roots(envs)
+        roots = [*site_dirs, *stdlib_dirs]
+        dir_names = set(settings.strings("dir_names"))
+        test_files = settings.globs("file_patterns")
+        keep = settings.globs("keep")
+
+        candidates = self._candidates(index, site_dirs, stdlib_dirs, dir_names, test_files, settings)
+        changes: list[Change] = []
+        skipped: list[Skip] = []
+        by_policy = self._kept_by_policy(index, candidates, keep)
+        for path, pattern in sorted(by_policy.items()):
+            if any(p in by_policy for p in path.parents):
+                continue
+            skipped.append(Skip(path, f"kept {shorten(path, roots)}: policy keep glob {pattern!r}"))
+        remaining = [c for c in candidates if c not in by_policy]
+
+        fragments = _literal_fragments(settings.strings("file_patterns"))
+        words = [*dir_names, "conftest"]
+        scope = Scope.with_test_functions(
+            settings.strings("test_runner_functions"), skip_main_blocks=settings.flag("ignore_main_blocks")
+        )
+        ignore = settings.globs("ignore_importers")
+        evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, words, ctx.progress, fragments, scope, ignore)
+        settlement = settle(evidence, remaining)
+        for path in sorted(settlement.kept):
+            importer = settlement.kept[path]
+            if any(p in settlement.removed for p in path.parents):
+                continue
+            skipped.append(Skip(path, f"kept {shorten(path, roots)}: imported by {shorten(importer, roots)}"))
+        for candidate in settlement.removed:
+            reason = self._reason(candidate, site_dirs, roots)
+            changes.extend(Remove(path, reason, CATEGORY) for path in index.removal_targets(candidate))
+
+        if settings.flag("remove_sources"):
+            removed_now = set(settlement.removed)
+            changes.extend(self._sources(index, envs, site_dirs, settings, keep, removed_now, roots))
+        notes = (
+            f"{len(candidates)} candidates in {len(roots)} import roots; "
+            f"{len(settlement.removed)} removed, {len(settlement.kept) + len(by_policy)} kept",
+        )
+        return Plan(self.name, tuple(changes), tuple(skipped), notes)
+
+    @staticmethod
+    def _candidates(
+        index: PathIndex,
+        site_dirs: list[PurePosixPath],
+        stdlib_dirs: list[PurePosixPath],
+        dir_names: set[str],
+        test_files: GlobSet,
+        settings: StageSettings,
+    ) -> list[PurePosixPath]:
+        conftest = settings.flag("remove_conftest")
+        found: set[PurePosixPath] = set()
+        for root in [*site_dirs, *stdlib_dirs]:
+            # a site-packages directory inside a stdlib directory is a root of its own
+            nested = [r for r in site_dirs if root in r.parents]
+            test_dirs: list[PurePosixPath] = []
+            for path in index.subtree(root, include_self=False):
+                if nested and any(r == path or r in path.parents for r in nested):
+                    continue
+                if _inside_metadata(path, root):
+                    continue
+                if path.name in dir_names and index.is_dir(path):
+                    test_dirs.append(path)
+                    found.add(path)
+                elif conftest and path.name == "conftest.py" and not index.is_dir(path):
+                    found.add(path)
+            for test_dir in test_dirs:
+                for path in index.subtree(test_dir, include_self=False):
+                    if path.suffix == ".py" and test_files.matches(path.name) and not index.is_dir(path):
+                        found.add(path)
+        return sorted(found)
+
+    @staticmethod
+    def _kept_by_policy(index: PathIndex, candidates: list[PurePosixPath], keep: GlobSet) -> dict[PurePosixPath, str]:
+        kept: dict[PurePosixPath, str] = {}
+        if not keep:
+            return kept
+        for candidate in candidates:
+            for path in (*candidate.parents, *index.subtree(candidate)):
+                pattern = keep.first_match(path)
+                if pattern is not None:
+                    kept[candidate] = pattern
+                    break
+        return kept
+
+    @staticmethod
+    def _reason(path: PurePosixPath, site_dirs: list[PurePosixPath], roots: list[PurePosixPath]) -> str:
+        name = shorten(path, roots)
+        if path.name == "conftest.py":
+            return f"pytest configuration {name}: only pytest reads it"
+        if any(d in path.parents for d in site_dirs):
+            return f"test suite {name}: nothing outside the test suites imports it"
+        return f"stdlib test suite {name}: nothing outside the test suites imports it"
+
+    @staticmethod
+    def _sources(
+        index: PathIndex,
+        envs: tuple[PythonEnv, ...],
+        site_dirs: list[PurePosixPath],
+        settings: StageSettings,
+        keep: GlobSet,
+        already: set[PurePosixPath],
+        roots: list[PurePosixPath],
+    ) -> list[Change]:
+        patterns = settings.globs("source_patterns")
+        dir_names = set(settings.strings("source_dir_names"))
+        leaves: set[PurePosixPath] = set()
+        whole_dirs: set[PurePosixPath] = set()
+        for site_dir in site_dirs:
+            for path in index.subtree(site_dir, include_self=False):
+                if _inside_metadata(path, site_dir) or any(p in already for p in (path, *path.parents)):
+                    continue
+                if keep.matches(path) or any(keep.matches(p) for p in path.parents):
+                    continue
+                deep = len(path.parts) > len(site_dir.parts) + 1
+                if path.name in dir_names and deep and index.is_dir(path):
+                    whole_dirs.add(path)
+                elif patterns.matches(path.name) and not index.is_dir(path):
+                    leaves.add(path)
+        for env in envs:
+            include = env.prefix / "include"
+            if env.is_venv and include in index:
+                whole_dirs.add(include)
+        for directory in list(whole_dirs):
+            if any(keep.matches(p) for p in index.subtree(directory)):
+                whole_dirs.discard(directory)
+                continue
+            leaves.update(index.subtree(directory))
+        targets = index.collapse(leaves, lambda d: d in whole_dirs or any(w in d.parents for w in whole_dirs))
+        return [
+            Remove(
+                path,
+                f"build-time only: C/Cython source or header {shorten(path, roots)} "
+                "(read when compiling against the image, never at run time)",
+                CATEGORY,
+            )
+            for path in targets
+        ]
+
+
+def _literal_fragments(patterns: tuple[str, ...]) -> list[str]:
+    """``test_*.py`` → ``test_``: the literal parts an import of such a file must contain."""
+    fragments: list[str] = []
+    for pattern in patterns:
+        stem = pattern.removesuffix(".py")
+        for piece in stem.replace("?", "*").replace("[", "*").split("*"):
+            if len(piece) >= 3:
+                fragments.append(piece)
+    return fragments
