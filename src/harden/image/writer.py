@@ -1,9 +1,10 @@
 """Write a Rootfs as one deterministic, uncompressed layer tar (PAX), streamed from the blob store.
 
-Entries are sorted by path (parents first; missing parents are written as 0755 root directories), every mtime
-are kept (capped at SOURCE_DATE_EPOCH when given), owner, mode (setuid/setgid/sticky included), devices, symlink targets and xattrs are kept,
-and hardlinks point at a path written earlier. The sha256 (the diff_id) is computed while writing; the file
-appears at ``dest`` only when complete. Same Rootfs and clamp → byte-identical tar.
+Entries are sorted by path (parents first; missing parents are written as 0755 root directories). Every entry
+keeps its own mtime, capped at SOURCE_DATE_EPOCH when one is given; owner, mode (setuid/setgid/sticky
+included), devices, symlink targets and xattrs are kept, and hardlinks point at a path written earlier. The
+sha256 (the diff_id) is computed while writing; the file appears at ``dest`` only when complete. Same Rootfs and
+clamp → byte-identical tar.
 """
 
 from __future__ import annotations
