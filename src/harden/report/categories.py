@@ -1,5 +1,6 @@
 """Where an image's bytes are: each file's content falls in one category (bytecode, tests, docs, debug
-symbols, shells, installers, duplicates, other), so the report can show size by category before and after.
+symbols, shells, installers, Java archives, duplicates, other), so the report can show size by category
+before and after.
 
 This is the report's own reading of the files, independent of the stages (which record what they removed): it
 classifies by path, and counts ELF debug sections (``.debug*``, ``.symtab``) as debug symbols wherever they
@@ -15,7 +16,7 @@ from harden.image.model import EntryType, Rootfs
 from harden.report.model import SizeCount
 
 CATEGORIES: tuple[str, ...] = (
-    "bytecode", "tests", "docs", "debug-symbols", "shells", "installers", "duplicates", "other",
+    "bytecode", "tests", "docs", "debug-symbols", "shells", "installers", "jvm-payload", "duplicates", "other",
 )
 LABELS: dict[str, str] = {
     "bytecode": "Python bytecode (*.pyc)",
@@ -24,6 +25,7 @@ LABELS: dict[str, str] = {
     "debug-symbols": "debug symbols",
     "shells": "shells",
     "installers": "package installers",
+    "jvm-payload": "Java archives (jars)",
     "duplicates": "duplicate files",
     "other": "everything else",
     "user": "user and group",
@@ -117,6 +119,8 @@ def classify_path(path: PurePosixPath) -> str | None:
         return "shells"
     if is_installer(path):
         return "installers"
+    if path.suffix in (".jar", ".war"):
+        return "jvm-payload"
     return None
 
 

@@ -15,6 +15,7 @@ from harden.stages.base import Stage
 
 _LOCATIONS: dict[str, str] = {
     "remove-installers": "harden.stages.remove_installers:RemoveInstallers",
+    "remove-jvm-payload": "harden.stages.remove_jvm_payload:RemoveJvmPayload",
     "remove-bytecode": "harden.stages.remove_bytecode:RemoveBytecode",
     "remove-docs": "harden.stages.remove_docs:RemoveDocs",
     "remove-tests": "harden.stages.remove_tests:RemoveTests",

@@ -12,6 +12,7 @@ from harden.policy import list_policies, load_policy, load_stage_schemas
 
 STAGES = (
     "strip-debug",
+    "remove-jvm-payload",
     "remove-bytecode",
     "remove-docs",
     "remove-tests",
@@ -58,8 +59,9 @@ def test_both_are_listed() -> None:
 def test_default(minimal_stages: Path) -> None:
     policy = load_policy("default", stages_dir=minimal_stages)
     assert policy.chain == ("default",)
-    assert not policy.stage_enabled("remove-installers")
-    assert all(policy.stage_enabled(stage) for stage in STAGES if stage != "remove-installers")
+    off = {"remove-installers", "remove-jvm-payload"}
+    assert not any(policy.stage_enabled(stage) for stage in off)
+    assert all(policy.stage_enabled(stage) for stage in STAGES if stage not in off)
     assert policy.verify.enabled and policy.verify.discover
     assert policy.verify.imports == () and policy.verify.smoke == ()
     assert policy.output.squash and policy.output.tag_suffix == "hardened"
@@ -69,6 +71,7 @@ def test_spark(minimal_stages: Path) -> None:
     policy = load_policy("spark-k8s-python-deps", stages_dir=minimal_stages)
     assert policy.chain == ("default", "spark-k8s-python-deps")
     assert policy.stage_enabled("remove-installers")
+    assert policy.stage_enabled("remove-jvm-payload")
     assert policy.verify.imports == SPARK_IMPORTS
     assert {"pyiceberg.io.pyarrow", "pyiceberg.catalog.sql", "pyarrow.parquet", "pyarrow.dataset"} <= set(
         policy.verify.plugins

@@ -10,6 +10,7 @@ from harden.stages.registry import STAGE_ORDER, stage_class, stage_classes, stag
 def test_pipeline_order() -> None:
     assert STAGE_ORDER == (
         "remove-installers",
+        "remove-jvm-payload",
         "remove-bytecode",
         "remove-docs",
         "remove-tests",
