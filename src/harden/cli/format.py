@@ -34,3 +34,18 @@ def print_summary(result: HardenResult) -> None:
         click.echo(f"wrote:   {written}")
     if result.report_dir is not None:
         click.echo(f"reports: {result.report_dir}")
+
+
+def print_plan(result: HardenResult, per_stage: int = 8) -> None:
+    """``--dry-run``: what each stage would change, largest first; the full list is in report.json."""
+    for record in result.records:
+        if not record.changes:
+            continue
+        click.echo(f"\n{record.stage}: {len(record.changes)} changes, -{human_bytes(record.bytes_saved)}")
+        biggest = sorted(record.changes, key=lambda c: (-c.bytes_saved, c.target))[:per_stage]
+        for change in biggest:
+            size = f"-{human_bytes(change.bytes_saved)}" if change.bytes_saved else ""
+            click.echo(f"  {change.action:<10} /{change.target}  {size}  ({change.reason})"[:200])
+        if len(record.changes) > per_stage:
+            click.echo(f"  … {len(record.changes) - per_stage} more")
+    click.echo("")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from harden import api
-from harden.cli.format import human_bytes, print_summary
+from harden.cli.format import human_bytes, print_plan, print_summary
 from harden.progress import ProgressReporter
 
 
@@ -64,6 +64,8 @@ def image(
         )
     finally:
         progress.close()
+    if dry_run:
+        print_plan(result)
     print_summary(result)
     if dry_run:
         click.echo(f"dry run: would save {human_bytes(result.bytes_before - result.bytes_after)}; nothing written")
