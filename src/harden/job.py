@@ -4,17 +4,20 @@ published only after verification passed, each atomically."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harden import __version__
-from harden.errors import UsageError, VerificationFailed
+from harden.errors import UnsupportedImage, UsageError, VerificationFailed
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
+from harden.image.source_guard import refuse_writes_into_sources
 from harden.pipeline import PipelineResult, content_bytes, run_pipeline
 from harden.progress import ProgressReporter, SilentProgress
 
@@ -43,6 +46,7 @@ class Loaded:
 
 def load_and_merge(reference: str, workspace: Path, blobs: BlobStore, progress: ProgressReporter,
                    *, sanitize: bool = False) -> Loaded:
+    from harden.image.config_check import check_config
     from harden.image.merge import merge_layers
     from harden.image.reference import parse_reference
     from harden.image.sources import open_image
@@ -50,6 +54,7 @@ def load_and_merge(reference: str, workspace: Path, blobs: BlobStore, progress: 
     ref = parse_reference(reference)
     progress.phase(f"read {reference}")
     image = open_image(ref, workspace)
+    check_config(image.config, reference)
     progress.phase(f"merge {len(image.layers)} layers")
     merged = merge_layers(image.layers, blobs, sanitize=sanitize)
     return Loaded(ref, image, merged.rootfs, tuple(merged.dropped))
@@ -85,11 +90,21 @@ class HardenJob:
         tag = self.tag or (f"{source_ref.repository}:{self.policy.output.tag_suffix}"
                            if source_ref.transport == "daemon" else None)
         report_dir = self.report_dir or default_report_dir(self.source)
+        refuse_writes_into_sources([source_ref], output_refs, None if self.dry_run else report_dir)
+        missing = [ref.text for ref in output_refs if ref.path is not None and not ref.path.parent.is_dir()]
+        if missing and not self.dry_run:
+            raise UsageError("the folder of an --output does not exist", details=missing)
+        if tag is not None and source_ref.transport != "daemon" and not self.dry_run:
+            from harden.engine import connect
+
+            connect().close()  # the tag needs an engine: fail before any work, not after writing outputs
         started = time.perf_counter()
 
-        with Workspace() as ws:
+        with Workspace() as ws, self._no_engine_image_left_on_failure():
             blobs = BlobStore(ws.path / "blobs")
             loaded = load_and_merge(self.source, ws.path, blobs, progress, sanitize=self.sanitize)
+            if self.verify and self.policy.verify.enabled and not self.dry_run:
+                require_python(loaded, blobs)
             stages = _enabled_stages(self.policy)
             result = run_pipeline(
                 loaded.rootfs, loaded.image.config, blobs, stages, jobs=self.jobs,
@@ -189,6 +204,16 @@ class HardenJob:
         self._loaded_engine_image = load_archive(archive)
         return self._loaded_engine_image
 
+    @contextlib.contextmanager
+    def _no_engine_image_left_on_failure(self) -> Iterator[None]:
+        """Whatever stops the run (an error, Ctrl-C, SIGTERM), the untagged image it loaded is removed."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._forget_engine_image()
+            raise
+
     def _forget_engine_image(self) -> None:
         if self._loaded_engine_image is None:
             return
@@ -200,19 +225,36 @@ class HardenJob:
     def _publish(self, archive: Path, config: ImageConfig, result: PipelineResult, blobs: BlobStore,
                  workdir: Path, output_refs: list[ImageRef], tag: str | None) -> tuple[list[str], str | None]:
         from harden.image.sinks import write_output
-        from harden.image.sinks.daemon import load_archive, tag_image
+        from harden.image.sinks.daemon import tag_image
 
-        written: list[str] = []
-        for ref in output_refs:
-            write_output(ref, archive, tag_name=tag)
-            written.append(ref.text)
         image_id = None
-        if tag is not None:
-            image_id = self._loaded_engine_image or load_archive(archive)
-            tag_image(image_id, tag)
-            self._loaded_engine_image = None
-            written.append(tag)
+        if tag is not None:  # loaded untagged first: an engine failing here leaves no file output behind
+            image_id = self._loaded_engine_image or self._load_into_engine(archive)
+        written: list[str] = []
+        try:
+            for ref in output_refs:
+                write_output(ref, archive, tag_name=tag)
+                written.append(ref.text)
+            if tag is not None and image_id is not None:
+                tag_image(image_id, tag)  # last: a tag only ever names a complete, published run
+                written.append(tag)
+        except BaseException:
+            self._forget_engine_image()
+            raise
+        self._loaded_engine_image = None
         return written, image_id
+
+
+def require_python(loaded: Loaded, blobs: BlobStore) -> None:
+    """Verification proves what the original's Python could import; without one there is nothing to prove,
+    so the run stops before any work (exit 3) instead of failing verification at the end."""
+    from harden.verify.api import VerifyTarget, interpreters_of
+
+    if not interpreters_of(VerifyTarget("original", loaded.image.config, loaded.rootfs, blobs)):
+        raise UnsupportedImage(
+            f"{loaded.ref.text}: no Python interpreter found in the image, so verification has nothing to prove",
+            details=["harden it anyway with --no-verify"],
+        )
 
 
 def finalize_config(config: ImageConfig, source: Image, policy: Policy, layer: WrittenLayer,
@@ -252,9 +294,11 @@ def deliberate_removals(policy: Policy) -> tuple[str, ...]:
 
 def verify_references(original: str, hardened: str, *, policy: Policy, report_dir: Path | None, runner: str,
                       jobs: int, progress: ProgressReporter | None) -> VerificationReport:
+    from harden.image.reference import parse_reference
     from harden.image.workspace import Workspace
     from harden.verify.api import VerifyTarget, verify
 
+    refuse_writes_into_sources([parse_reference(original), parse_reference(hardened)], report_dir=report_dir)
     progress = progress or SilentProgress()
     with Workspace() as ws:
         blobs = BlobStore(ws.path / "blobs")

@@ -4,6 +4,7 @@ its exit code; anything else is an internal error (exit 4) with the traceback on
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
 from typing import Any
@@ -25,9 +26,12 @@ class HardenGroup(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except KeyboardInterrupt:
-            click.echo("harden: interrupted; nothing was written", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C exits 130; SIGTERM (Terminated, raised while a workspace is open) exits 143: 128 + signal
+            signum = int(getattr(exc, "signum", signal.SIGINT))
+            what = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+            click.echo(f"harden: {what}; nothing was written", err=True)
+            ctx.exit(128 + signum)
         except Exception as exc:
             click.echo(f"harden: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
                        err=True)
@@ -45,7 +49,8 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
     """Slim, shell-free, non-root Python container images, verified to import what they did.
 
     Exit codes: 0 ok, 1 findings (verification or --fail-on), 2 usage or invalid policy,
-    3 input or environment (image missing, bad archive, unsafe layer, engine down), 4 internal error.
+    3 input or environment (image missing, bad archive, unsafe layer, engine down), 4 internal error;
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM): no output or tag is left half-written.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug

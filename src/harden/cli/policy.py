@@ -7,6 +7,7 @@ import json
 import click
 
 from harden import api
+from harden.errors import PolicyError
 
 
 @click.group()
@@ -18,7 +19,12 @@ def policy() -> None:
 @click.argument("path")
 def validate(path: str) -> None:
     """Validate a policy file; every error is listed with its dotted path (exit 2)."""
-    resolved = api.validate_policy(path)
+    try:
+        resolved = api.validate_policy(path)
+    except PolicyError as exc:
+        for problem in exc.details:  # all of them: the one error line shows only the first few
+            click.echo(f"{path}: {problem}")
+        raise
     click.echo(f"{path}: valid policy {resolved.name!r} (schema {resolved.schema_version}, {resolved.digest})")
 
 

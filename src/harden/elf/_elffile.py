@@ -232,7 +232,7 @@ def read_encoding(ident: bytes) -> Encoding:
 
 
 def read_header(stream: BinaryIO) -> ElfHeader:
-    ident = read_exact(stream, 0, 16) if _size(stream) >= 16 else b""
+    ident = read_exact(stream, 0, min(16, _size(stream)))
     encoding = read_encoding(ident)
     if _size(stream) < encoding.ehdr_size:
         raise ElfError(f"truncated ELF header ({_size(stream)} bytes)")

@@ -5,6 +5,11 @@ O_DIRECTORY``, files with ``O_EXCL | O_NOFOLLOW``: a symlink in the tree can nev
 ``dest``, whatever the Rootfs says. Modes are kept (setuid included); ownership is applied only when running
 as root; device nodes are created only as root (skipped otherwise); xattrs are applied where the host allows.
 Directory modes and times are applied last, deepest first, so read-only directories can still be filled.
+
+``inert=True`` (what the verifier uses) makes the tree harmless to the host while it exists: the sandbox's
+parent directory can be world-searchable, so an image's setuid-root binary or ``0666`` block device would be
+usable by every local user. Setuid/setgid bits are cleared and device nodes are created owned by root with
+mode 000 (the sandbox mounts the tree nosuid and nodev anyway; findings use the model, not this tree).
 """
 
 from __future__ import annotations
@@ -72,12 +77,12 @@ def open_dir_at(parent_fd: int, name: str, path: PurePosixPath) -> int:
         raise InternalError(f"materialize: {path} is not a plain directory ({exc.strerror})") from exc
 
 
-def materialize(rootfs: Rootfs, blobs: BlobStore, dest: Path) -> tuple[PurePosixPath, ...]:
+def materialize(rootfs: Rootfs, blobs: BlobStore, dest: Path, *, inert: bool = False) -> tuple[PurePosixPath, ...]:
     """Create ``rootfs`` under ``dest`` (missing or empty); return the paths skipped (devices)."""
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise InternalError(f"materialize: {dest} is not empty")
-    writer = _Writer(rootfs, blobs, os.open(dest, _DIR_FLAGS))
+    writer = _Writer(rootfs, blobs, os.open(dest, _DIR_FLAGS), inert=inert)
     try:
         writer.write_all()
     finally:
@@ -86,7 +91,8 @@ def materialize(rootfs: Rootfs, blobs: BlobStore, dest: Path) -> tuple[PurePosix
 
 
 class _Writer:
-    def __init__(self, rootfs: Rootfs, blobs: BlobStore, root_fd: int) -> None:
+    def __init__(self, rootfs: Rootfs, blobs: BlobStore, root_fd: int, *, inert: bool = False) -> None:
+        self.inert = inert
         self.rootfs = rootfs
         self.blobs = blobs
         self.root_fd = root_fd
@@ -118,8 +124,10 @@ class _Writer:
                 self._special_metadata(entry, parent)
             elif self.privileged:
                 kind = stat.S_IFCHR if entry.type is EntryType.CHAR else stat.S_IFBLK
-                os.mknod(name, kind | 0o600, os.makedev(entry.devmajor, entry.devminor), dir_fd=parent)
-                self._special_metadata(entry, parent)
+                os.mknod(name, kind | (0 if self.inert else 0o600), os.makedev(entry.devmajor, entry.devminor),
+                         dir_fd=parent)
+                if not self.inert:  # inert: root's, mode 000, whatever the image says
+                    self._special_metadata(entry, parent)
             else:
                 self.skipped.append(entry.path)
         self.dirs.close()
@@ -133,7 +141,7 @@ class _Writer:
     def _metadata(self, fd: int, entry: FileEntry) -> None:
         if self.privileged:
             os.fchown(fd, entry.uid, entry.gid)
-        os.fchmod(fd, entry.mode & 0o7777)
+        os.fchmod(fd, entry.mode & (0o1777 if self.inert and not entry.is_dir else 0o7777))
         for key, value in entry.xattrs:
             try:
                 os.setxattr(fd, key, value.encode("utf-8", "surrogateescape"))

@@ -226,6 +226,10 @@ def review_image(reference: str, *, policy: PolicyLike | None = None, report_dir
 
     progress = progress or SilentProgress()
     target = report_dir or default_report_dir(reference)
+    from harden.image.reference import parse_reference
+    from harden.image.source_guard import refuse_writes_into_sources
+
+    refuse_writes_into_sources([parse_reference(reference)], report_dir=target)
     with Workspace() as ws:
         blobs = BlobStore(ws.path / "blobs")
         loaded = load_and_merge(reference, ws.path, blobs, progress, sanitize=sanitize)

@@ -57,7 +57,7 @@ class VerifyTarget:
 def materialize_rootfs(rootfs: Rootfs, blobs: BlobStore, dest: Path) -> None:
     from harden.image.materialize import materialize
 
-    materialize(rootfs, blobs, dest)
+    materialize(rootfs, blobs, dest, inert=True)
 
 
 def interpreters_of(target: VerifyTarget) -> tuple[PurePosixPath, ...]:
@@ -198,6 +198,9 @@ def _sandbox_parent(workdir: Path, run_as: RunAs, stack: contextlib.ExitStack) -
     parent = Path(tempfile.mkdtemp(prefix="harden-verify-"))
     parent.chmod(0o755)
     stack.callback(remove_tree, parent)
+    if not searchable_by_others(parent):
+        raise InputError(f"the sandbox runs the image as uid {run_as.uid}, which cannot reach {parent.parent}",
+                         details=["set TMPDIR to a directory every user can traverse, such as /tmp"])
     return parent
 
 

@@ -522,11 +522,15 @@ def nonempty_file(path: str | None) -> bool:
 
 def ca_files() -> list[str]:
     import importlib.util
-    import ssl
 
-    paths = ssl.get_default_verify_paths()
-    candidates = [paths.cafile, paths.openssl_cafile, os.environ.get("SSL_CERT_FILE"),
-                  os.environ.get("REQUESTS_CA_BUNDLE")]
+    candidates = [os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE")]
+    try:
+        import ssl
+    except ImportError:  # a Python built without _ssl: only the well-known locations tell
+        pass
+    else:
+        paths = ssl.get_default_verify_paths()
+        candidates.extend((paths.cafile, paths.openssl_cafile))
     candidates.extend(_CA_CANDIDATES)
     try:
         spec = importlib.util.find_spec("certifi")

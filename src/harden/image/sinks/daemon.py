@@ -69,9 +69,13 @@ def tag_image(image_id: str, tag: str, *, client: Any = None) -> None:
 
 
 def remove_image(image_id: str, *, client: Any = None) -> None:
-    """Remove an (untagged) image this run loaded; a missing image is not an error."""
+    """Remove an (untagged) image this run loaded; a missing image is not an error. An image that got a tag
+    meanwhile is left alone: a concurrent run on the same source made the same image and published it."""
     import docker.errors
 
     client = _client(client)
     with engine_errors(f"removing {image_id}"), contextlib.suppress(docker.errors.NotFound):
+        if client.images.get(image_id).tags:
+            log.info("not removing %s: it is tagged now", image_id)
+            return
         client.images.remove(image_id, force=False, noprune=False)

@@ -1,0 +1,58 @@
+"""The source image is never changed: outputs and report directories that would write into it (or replace
+it) are refused before any work, as are two outputs to the same path (the second would silently win)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from harden.errors import UsageError
+from harden.image.reference import ImageRef
+
+
+def _real(path: Path) -> Path:
+    return path.expanduser().resolve()
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _overlaps(target: Path, source: Path) -> bool:
+    """Writing ``target`` would change ``source``: the same path, a path inside it, or a directory above it."""
+    return _same(target, source) or source in target.parents or target in source.parents
+
+
+def refuse_writes_into_sources(
+    sources: Sequence[ImageRef], outputs: Sequence[ImageRef] = (), report_dir: Path | None = None
+) -> None:
+    """UsageError naming every ``--output`` that would overwrite (or write into, or replace a directory
+    holding) one of ``sources``, every ``--report-dir`` inside one, and outputs sharing a path."""
+    problems: list[str] = []
+    seen: dict[Path, str] = {}
+    for ref in outputs:
+        if ref.path is None:
+            continue
+        real = _real(ref.path)
+        if real in seen:
+            problems.append(f"--output {ref.text} writes the same path as --output {seen[real]}")
+        seen[real] = ref.text
+    for source in sources:
+        if source.path is None:
+            continue
+        src = _real(source.path)
+        problems += [f"--output {ref.text} would overwrite the source {source.text}"
+                     for ref in outputs if ref.path is not None and _overlaps(_real(ref.path), src)]
+        if report_dir is not None:
+            reports = _real(report_dir)
+            if _same(reports, src) or src in reports.parents:
+                problems.append(f"--report-dir {report_dir} is inside the source {source.text}")
+    if problems:
+        raise UsageError("refusing to write into the source image, which harden never changes"
+                         if any("source" in p for p in problems) else "conflicting outputs", details=problems)

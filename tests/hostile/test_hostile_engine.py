@@ -1,0 +1,171 @@
+"""Hostile and broken input through the engine: an image name that does not exist, and two ``harden image``
+runs on one engine image at once with different tags (both succeed, each tag names a hardened image, and
+harden leaves no untagged image behind). Needs a Docker-API engine (``make engine``)."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hostile import host_python
+from hostile.hostile_scene import Scene
+from hostile.hostile_support import base_layer
+
+pytestmark = pytest.mark.engine
+
+SOURCE_LABEL = "io.github.harden.source-config-digest"
+
+
+@pytest.mark.parametrize("command", [["image", "{name}", "--no-verify"], ["report", "{name}"],
+                                     ["verify", "{name}", "{name}"]])
+def test_image_name_that_does_not_exist(scene: Scene, docker_client: Any, command: list[str]) -> None:
+    name = f"harden-test/no-such-image-{uuid.uuid4().hex[:12]}:404"
+    run = scene.run(*(part.format(name=name) for part in command), "--report-dir", str(scene.reports / "r"))
+    assert run.exit_code == 3, run.stdout + run.stderr
+    line = run.error_line
+    assert "no such image" in line and name.split(":")[0] in line
+    assert run.created == set()
+
+
+@pytest.fixture
+def engine_source(scene: Scene, docker_client: Any) -> Iterator[tuple[str, str]]:
+    """A tiny image loaded into the engine under a unique name; (reference, config digest). Removed after,
+    with every tag the test gave to images made from it."""
+    repo = f"harden-test/hostile-{uuid.uuid4().hex[:12]}"
+    archive = scene.archive([base_layer()], name="engine-source.tar", repo_tags=[f"{repo}:1"])
+    with archive.open("rb") as stream:
+        loaded = docker_client.images.load(stream.read())
+    image_id = loaded[0].id
+    try:
+        yield f"{repo}:1", image_id
+    finally:
+        for image in derived_images(docker_client, image_id):
+            docker_client.images.remove(image.id, force=True)
+        docker_client.images.remove(image_id, force=True)
+
+
+def derived_images(client: Any, source_id: str) -> list[Any]:
+    """Every image in the engine that harden made from ``source_id`` (by the label it writes)."""
+    return [image for image in client.images.list(all=True)
+            if (image.labels or {}).get(SOURCE_LABEL) == source_id]
+
+
+def test_two_runs_on_one_engine_image_with_different_tags(scene: Scene, docker_client: Any,
+                                                          engine_source: tuple[str, str]) -> None:
+    source, source_id = engine_source
+    repo = source.rsplit(":", 1)[0]
+    before = scene.snapshot()
+    procs = [scene.spawn("image", source, "--no-verify", "--jobs", "1", "--tag", f"{repo}:hardened-{n}",
+                         "--report-dir", str(scene.reports / f"r{n}"))
+             for n in (1, 2)]
+    results = [proc.communicate(timeout=600) for proc in procs]
+    for proc, (_, stderr) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, stderr
+    assert {p.split("/")[1] for p in scene.check_after(before)} == {"r1", "r2"}
+    tagged = {n: docker_client.images.get(f"{repo}:hardened-{n}") for n in (1, 2)}
+    for image in tagged.values():
+        assert image.labels[SOURCE_LABEL] == source_id
+    assert tagged[1].id == tagged[2].id, "same source, same policy: the same image"
+    stray = [image.id for image in derived_images(docker_client, source_id) if image.id != tagged[1].id]
+    assert stray == [], "harden left images behind"
+    assert docker_client.images.get(source).id == source_id, "the source image is never changed"
+
+
+@pytest.fixture
+def engine_python(scene: Scene, docker_client: Any) -> Iterator[tuple[str, str]]:
+    """The tiny host-Python image (hostile/host_python.py) loaded into the engine; (reference, id)."""
+    reason = host_python.unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    repo = f"harden-test/python-{uuid.uuid4().hex[:12]}"
+    layers = [host_python.python_layer()]
+    archive = scene.archive(layers, host_python.python_config(layers), name="python.tar", repo_tags=[f"{repo}:1"])
+    with archive.open("rb") as stream:
+        image_id = docker_client.images.load(stream.read())[0].id
+    try:
+        yield f"{repo}:1", image_id
+    finally:
+        for image in derived_images(docker_client, image_id):
+            docker_client.images.remove(image.id, force=True)
+        docker_client.images.remove(image_id, force=True)
+
+
+def test_failed_verification_in_the_engine_leaves_no_tag_and_no_image(
+        scene: Scene, docker_client: Any, engine_python: tuple[str, str]) -> None:
+    import docker.errors
+
+    source, source_id = engine_python
+    repo = source.rsplit(":", 1)[0]
+    policy = scene.inputs / "breaking.toml"
+    policy.write_text(host_python.FAST_POLICY.replace('name = "host-python-fast"', 'name = "breaking"')
+                      + f'\n[stages.remove-docs]\nextra_remove = ["{host_python.SITE}/hello/**"]\n')
+    run = scene.run("image", source, "--policy", str(policy), "--runner", "engine", "--jobs", "1",
+                    "--tag", f"{repo}:bad", "--report-dir", str(scene.reports / "r"))
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert "verification failed; nothing was written" in run.error_line
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(f"{repo}:bad")
+    assert derived_images(docker_client, source_id) == [], "the rejected image was left in the engine"
+    assert docker_client.images.get(source).id == source_id
+
+
+def test_failed_publish_leaves_no_tag_and_no_image(scene: Scene, docker_client: Any,
+                                                   engine_python: tuple[str, str]) -> None:
+    """Verification in the engine loads the hardened image untagged; when an output then cannot be written
+    (an unrelated directory in the way), the run fails (exit 2) leaving neither the tag nor that image."""
+    import docker.errors
+
+    source, source_id = engine_python
+    repo = source.rsplit(":", 1)[0]
+    policy = scene.inputs / "fast.toml"
+    policy.write_text(host_python.FAST_POLICY)
+    in_the_way = scene.out / "not-a-layout"
+    in_the_way.mkdir()
+    (in_the_way / "precious.txt").write_text("keep me")
+    run = scene.run("image", source, "--policy", str(policy), "--runner", "engine", "--jobs", "1",
+                    "--tag", f"{repo}:published", "--output", f"oci:{in_the_way}",
+                    "--report-dir", str(scene.reports / "r"))
+    assert run.exit_code == 2, run.stdout + run.stderr
+    assert "is not an OCI image layout" in run.error_line
+    assert (in_the_way / "precious.txt").read_text() == "keep me"
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(f"{repo}:published")
+    assert derived_images(docker_client, source_id) == [], "the verified but unpublished image was left behind"
+
+
+def test_interrupt_during_engine_verification_leaves_no_tag_and_no_image(
+        scene: Scene, docker_client: Any, engine_python: tuple[str, str]) -> None:
+    """Ctrl-C once the hardened image is in the engine (verification is running there): exit 130, no tag,
+    and the untagged image is removed on the way out."""
+    import docker.errors
+
+    source, source_id = engine_python
+    repo = source.rsplit(":", 1)[0]
+    policy = scene.inputs / "fast.toml"
+    policy.write_text(host_python.FAST_POLICY)
+    before = scene.snapshot()
+    proc = scene.spawn("image", source, "--policy", str(policy), "--runner", "engine", "--jobs", "1",
+                       "--tag", f"{repo}:interrupted", "--report-dir", str(scene.reports / "r"))
+    try:
+        deadline = time.monotonic() + 300
+        while not derived_images(docker_client, source_id):
+            assert proc.poll() is None, "harden finished before its image reached the engine"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == "harden: interrupted; nothing was written"
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(f"{repo}:interrupted")
+    assert derived_images(docker_client, source_id) == [], "the interrupted run left its image in the engine"
+    assert scene.check_after(before) == set()
