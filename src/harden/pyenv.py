@@ -61,7 +61,8 @@ class PythonEnv:
 
     def contains(self, path: PurePosixPath) -> bool:
         """Whether ``path`` lies inside this environment's prefix."""
-        return self.prefix == ROOT or path == self.prefix or self.prefix in path.parents
+        prefix = self.prefix.parts  # ``prefix in path.parents`` without building every parent
+        return self.prefix == ROOT or path.parts[: len(prefix)] == prefix
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 Layers are read newest-first, streamed, never extracted: the first occurrence of a path wins; ``.wh.NAME``
 hides NAME and everything below it in *lower* layers; ``.wh..wh..opq`` in a directory hides that directory's
 lower-layer children; an upper non-directory hides everything below its path. Only winning file contents are
-stored (in the BlobStore); everything else is metadata.
+stored (in the BlobStore); everything else is metadata. A layer that lies uncompressed in a file on disk
+(``Layer.region``) is not streamed but seeked through: its winning files are hashed where they are and kept
+by reference (nothing is copied) while a background thread reads the layer once more to check its diff_id.
 
 Unsafe entries — absolute names, ``..`` components, entries whose parent is a symlink (or not a directory) in
 the merged tree, hardlinks to absolute, ``..`` or missing targets — are refused together in one UnsafeLayer
@@ -16,17 +18,21 @@ A group whose original file was hidden keeps its surviving links, the first prom
 
 from __future__ import annotations
 
+import io
 import logging
 import tarfile
-from collections import defaultdict
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import IO, Literal
 
 from harden.errors import BadArchive, UnsafeLayer
-from harden.image._streams import drain, forget_members
-from harden.image.blobs import BlobStore
-from harden.image.model import EntryType, FileEntry, Layer, Rootfs
+from harden.image._streams import CHUNK, drain, forget_members
+from harden.image.blobs import BlobStore, FileIdentity, RegionSource
+from harden.image.model import EntryType, FileEntry, FileRegion, Layer, Rootfs
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,11 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 XATTR_PREFIX = "SCHILY.xattr."
 IMPLICIT_DIR_MODE = 0o755
+HEADER_BUFFER = 32 << 10
+"""Read-ahead when seeking through a layer on disk: small members come along with their headers."""
+
+Content = Callable[[tarfile.TarInfo], tuple[str, int]]
+"""Stores a regular member's content in the BlobStore; returns (sha256 hex, size)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +81,7 @@ def normalize_name(name: str) -> PurePosixPath | str:
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
         return "path with '..'"
-    return PurePosixPath(*parts) if parts else ROOT
+    return PurePosixPath(name) if parts else ROOT  # parsing the whole name drops "" and "." parts too
 
 
 def _kind(member: tarfile.TarInfo) -> EntryType | None:
@@ -163,21 +174,33 @@ class _Merger:
         self.bad: set[PurePosixPath] = set()
         self.pending: dict[PurePosixPath, list[PurePosixPath]] = defaultdict(list)
         self.inode: dict[PurePosixPath, tuple[int, PurePosixPath]] = {}
+        self._content: Content = _no_content
+        self._ancestry: dict[PurePosixPath, tuple[PurePosixPath, ...]] = {ROOT: (ROOT,)}
+
+    def _ancestors(self, path: PurePosixPath) -> tuple[PurePosixPath, ...]:
+        """``path.parents`` (nearest first, "." last), as shared objects whose hashes are computed once."""
+        parent = path.parent
+        known = self._ancestry.get(parent)
+        if known is not None:
+            return known
+        missing: list[PurePosixPath] = []
+        while known is None:  # climb to the nearest directory seen before (no recursion: paths may be deep)
+            missing.append(parent)
+            parent = parent.parent
+            known = self._ancestry.get(parent)
+        for directory in reversed(missing):
+            known = (directory, *known)
+            self._ancestry[directory] = known
+        return known
 
     # -- one layer ---------------------------------------------------------------------------------------
     def merge_layer(self, layer: Layer, index: int) -> None:
         state = _LayerState(index)
-        stream = layer.open()
-        try:
-            with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
-                while (member := tar.next()) is not None:
-                    forget_members(tar)
-                    self._member(tar, member, state)
-            drain(stream)
-        except tarfile.TarError as exc:
-            raise BadArchive(f"layer {index} ({layer.diff_id}): not a readable tar stream ({exc})") from exc
-        finally:
-            stream.close()
+        with _reading(layer, index, self.blobs) as (members, content):
+            self._content = content
+            for member in members:
+                self._member(member, state)
+        self._content = _no_content
         if state.refetch:
             self._refetch(layer, state)
         self.whited |= state.whited
@@ -194,7 +217,7 @@ class _Merger:
             return True
         if path in self.whited:
             return True
-        for parent in path.parents:
+        for parent in self._ancestors(path):
             if parent in self.opaque or parent in self.whited:
                 return True
             above = self.entries.get(parent)
@@ -202,7 +225,7 @@ class _Merger:
                 return True
         return False
 
-    def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo, state: _LayerState) -> None:
+    def _member(self, member: tarfile.TarInfo, state: _LayerState) -> None:
         path = normalize_name(member.name)
         if isinstance(path, str):
             self._problem(state.index, member.name, path)
@@ -222,7 +245,7 @@ class _Merger:
             # below this path: for them it acts like an opaque marker.
             state.opaque.add(path)
         if kind is EntryType.FILE:
-            self._file(tar, member, path, visible, state)
+            self._file(member, path, visible, state)
         elif kind is EntryType.HARDLINK:
             self._hardlink(member, path, visible, state)
         else:
@@ -250,21 +273,11 @@ class _Merger:
         self.entries[entry.path] = entry
         self.origin[entry.path] = layer
 
-    def _file(
-        self,
-        tar: tarfile.TarFile,
-        member: tarfile.TarInfo,
-        path: PurePosixPath,
-        visible: bool,
-        state: _LayerState,
-    ) -> None:
+    def _file(self, member: tarfile.TarInfo, path: PurePosixPath, visible: bool, state: _LayerState) -> None:
         waiting = self.pending.pop(path, [])
         content: tuple[str, int] | None = None
         if visible or waiting:
-            stream = tar.extractfile(member)
-            if stream is None:
-                raise BadArchive(f"layer {state.index}: cannot read {member.name}")
-            content = self.blobs.put_stream(stream)
+            content = self._content(member)
         state.files[path] = content
         state.links.pop(path, None)
         for link in waiting:
@@ -313,23 +326,19 @@ class _Merger:
     def _refetch(self, layer: Layer, state: _LayerState) -> None:
         """Second pass over a layer for hardlinked files whose own path was hidden (so not stored)."""
         wanted = dict(state.refetch)
-        stream = layer.open()
         try:
-            with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
-                while wanted and (member := tar.next()) is not None:
-                    forget_members(tar)
+            with _reading(layer, state.index, self.blobs, check=False) as (members, content):
+                for member in members:
                     path = normalize_name(member.name)
                     if isinstance(path, PurePosixPath) and path in wanted and member.isreg():
-                        extracted = tar.extractfile(member)
-                        if extracted is None:
-                            break
-                        content = self.blobs.put_stream(extracted)
+                        stored = content(member)
                         for link in wanted.pop(path):
-                            self._fill_link(link, content)
-        except tarfile.TarError as exc:
-            raise BadArchive(f"layer {state.index} ({layer.diff_id}): changed between reads ({exc})") from exc
-        finally:
-            stream.close()
+                            self._fill_link(link, stored)
+                    if not wanted:
+                        break
+        except BadArchive as exc:
+            cause = exc.__cause__ or exc.message
+            raise BadArchive(f"layer {state.index} ({layer.diff_id}): changed between reads ({cause})") from exc
         if wanted:
             raise BadArchive(f"layer {state.index} ({layer.diff_id}): changed between reads")
 
@@ -359,7 +368,7 @@ class _Merger:
 
     def _check_parents(self) -> None:
         for path in list(self.entries):
-            ancestors = list(path.parents)[-2::-1]  # from the top, without "."
+            ancestors = self._ancestors(path)[-2::-1]  # from the top, without "."
             for parent in ancestors:
                 above = self.entries.get(parent)
                 if above is None or above.type is EntryType.DIR:
@@ -409,8 +418,168 @@ class _Merger:
     def _implicit_parents(self) -> None:
         missing: set[PurePosixPath] = set()
         for path in self.entries:
-            for parent in path.parents:
+            for parent in self._ancestors(path):
                 if parent != ROOT and parent not in self.entries:
                     missing.add(parent)
         for path in missing:
             self.entries[path] = FileEntry(path=path, type=EntryType.DIR, mode=IMPLICIT_DIR_MODE)
+
+
+# -- reading one layer ---------------------------------------------------------------------------------------
+def _no_content(member: tarfile.TarInfo) -> tuple[str, int]:
+    raise AssertionError(f"no layer is being read ({member.name})")
+
+
+@contextmanager
+def _reading(
+    layer: Layer, index: int, blobs: BlobStore, *, check: bool = True
+) -> Iterator[tuple[Iterator[tarfile.TarInfo], Content]]:
+    """The members of one layer and how to store a member's content, for one pass.
+
+    A layer on disk is seeked through and its contents referenced (its diff_id checked in the background
+    unless ``check`` is False); any other layer is streamed once (checked at its end) and contents copied.
+    A tar that cannot be read is a BadArchive; so is a diff_id that does not match, after the pass.
+    """
+    what = f"layer {index} ({layer.diff_id})"
+    if layer.region is None:
+        stream = layer.open()
+        try:
+            with _tar(stream, "r|", what) as tar:
+                yield _members(tar, what), _copying(blobs, tar, what)
+            if check:
+                drain(stream)
+        finally:
+            stream.close()
+        return
+    checker = _BackgroundDrain(layer.open()) if check else None
+    listed: list[ListedMember] | None = [] if check else None
+    try:
+        with blobs.regions(layer.region.path) as source:
+            reader = io.BufferedReader(
+                source.reader(layer.region.offset, layer.region.size), buffer_size=HEADER_BUFFER
+            )
+            with _tar(reader, "r:", what) as tar:
+                yield _members(tar, what, listed), _referencing(source, layer.region, tar, blobs, what)
+            identity = source.identity
+    except BaseException:
+        if checker is not None:
+            checker.cancel()
+        raise
+    if checker is not None:
+        checker.wait()
+    if listed is not None:
+        _remember_listing((layer.region, identity), tuple(listed))
+
+
+@contextmanager
+def _tar(stream: IO[bytes], mode: Literal["r|", "r:"], what: str) -> Iterator[tarfile.TarFile]:
+    try:
+        with tarfile.open(fileobj=stream, mode=mode, encoding="utf-8", errors="surrogateescape") as tar:
+            yield tar
+    except tarfile.TarError as exc:
+        raise BadArchive(f"{what}: not a readable tar stream ({exc})") from exc
+
+
+def _members(tar: tarfile.TarFile, what: str, listed: list[ListedMember] | None = None) -> Iterator[tarfile.TarInfo]:
+    try:
+        while (member := tar.next()) is not None:
+            forget_members(tar)
+            if listed is not None:
+                listed.append(ListedMember(member.name, member.isdir(), member.isreg(), member.size))
+            yield member
+    except tarfile.TarError as exc:
+        raise BadArchive(f"{what}: not a readable tar stream ({exc})") from exc
+
+
+def _copying(blobs: BlobStore, tar: tarfile.TarFile, what: str) -> Content:
+    def content(member: tarfile.TarInfo) -> tuple[str, int]:
+        stream = tar.extractfile(member)
+        if stream is None:
+            raise BadArchive(f"{what}: cannot read {member.name}")
+        return blobs.put_stream(stream)
+
+    return content
+
+
+def _referencing(
+    source: RegionSource, region: FileRegion, tar: tarfile.TarFile, blobs: BlobStore, what: str
+) -> Content:
+    def content(member: tarfile.TarInfo) -> tuple[str, int]:
+        if member.sparse is not None:  # stored in pieces: expand it through tarfile, into the store
+            return _copying(blobs, tar, what)(member)
+        if member.offset_data + member.size > region.size:
+            raise BadArchive(f"{what}: {member.name} runs past the end of the layer")
+        return source.put(region.offset + member.offset_data, member.size)
+
+    return content
+
+
+class _BackgroundDrain:
+    """Reads a layer's checked stream to its end on a thread, so its diff_id is verified during the merge."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="harden-layer-digest", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set() and self._stream.read(CHUNK):
+                pass
+        except BaseException as exc:  # handed to the merging thread by wait()
+            self._error = exc
+        finally:
+            self._stream.close()
+
+    def cancel(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+# -- member listings -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ListedMember:
+    """One member of a layer tar as its header says: name (as tarfile reads it), kind and size."""
+
+    name: str
+    is_dir: bool
+    is_reg: bool
+    size: int
+
+
+LISTED_MAX = 500_000
+"""Members remembered across all listings; the oldest listings are forgotten first."""
+
+_listings: OrderedDict[tuple[FileRegion, FileIdentity], tuple[ListedMember, ...]] = OrderedDict()
+_listings_lock = threading.Lock()
+
+
+def _remember_listing(key: tuple[FileRegion, FileIdentity], members: tuple[ListedMember, ...]) -> None:
+    with _listings_lock:
+        _listings[key] = members
+        _listings.move_to_end(key)
+        while sum(len(m) for m in _listings.values()) > LISTED_MAX and len(_listings) > 1:
+            _listings.popitem(last=False)
+
+
+def layer_listing(layer: Layer) -> tuple[ListedMember, ...] | None:
+    """The members of a layer on disk, as a merge in this process read them (and checked its diff_id), if
+    the file is still the one it read (same device, inode, size and mtime); else None.
+
+    Reports that need every header again (the efficiency figure) take them from here instead of parsing
+    the tar a second time."""
+    if layer.region is None:
+        return None
+    try:
+        key = (layer.region, FileIdentity.of_path(layer.region.path))
+    except OSError:
+        return None
+    with _listings_lock:
+        return _listings.get(key)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import IO, Any
 
@@ -75,11 +75,13 @@ class FileEntry:
 class Rootfs:
     """An immutable merged filesystem: path -> FileEntry. Transforms return new instances."""
 
-    __slots__ = ("_entries", "_keys")
+    __slots__ = ("_by_text", "_entries", "_keys", "_order")
 
     def __init__(self, entries: Mapping[PurePosixPath, FileEntry]) -> None:
         self._entries: Mapping[PurePosixPath, FileEntry] = MappingProxyType(dict(entries))
         self._keys: list[str] | None = None
+        self._order: list[FileEntry] | None = None
+        self._by_text: dict[str, FileEntry] | None = None
 
     def _sorted_keys(self) -> list[str]:
         """Paths as strings in string order: every subtree is one contiguous run (prefix ``dir/``)."""
@@ -94,12 +96,26 @@ class Rootfs:
         return path in self._entries
 
     def __iter__(self) -> Iterator[FileEntry]:
-        """Entries in sorted path order (deterministic)."""
-        for path in sorted(self._entries):
-            yield self._entries[path]
+        """Entries in sorted path order (deterministic); the order is computed once per Rootfs."""
+        if self._order is None:
+            entries = self._entries
+            self._order = [entries[path] for path in sorted(entries, key=_parts)]
+        return iter(self._order)
 
     def get(self, path: PurePosixPath | str) -> FileEntry | None:
+        if type(path) is PurePosixPath:
+            return self._entries.get(path)
+        if isinstance(path, str):
+            entry = self._text_index().get(path)  # canonical text: no parsing needed
+            if entry is not None:
+                return entry
         return self._entries.get(PurePosixPath(path))
+
+    def _text_index(self) -> dict[str, FileEntry]:
+        """Entries by their path's canonical text ("usr/bin/python3"), built on first use."""
+        if self._by_text is None:
+            self._by_text = {str(path): entry for path, entry in self._entries.items()}
+        return self._by_text
 
     @property
     def entries(self) -> Mapping[PurePosixPath, FileEntry]:
@@ -130,6 +146,9 @@ class Rootfs:
 
     def resolve(self, path: PurePosixPath | str, *, max_links: int = 40) -> PurePosixPath | None:
         """Follow symlinks (in every component) inside this rootfs; None if dangling or looping."""
+        plain = self._plain(path)
+        if plain is not None:
+            return plain
         parts = list(PurePosixPath(path).parts)
         resolved = PurePosixPath(".")
         hops = 0
@@ -158,6 +177,22 @@ class Rootfs:
             resolved = candidate
         return resolved
 
+    def _plain(self, path: PurePosixPath | str) -> PurePosixPath | None:
+        """The answer of ``resolve`` for the common case, found with string lookups only: a relative path
+        whose every component is present and no symlink. None when that does not hold (resolve walks it)."""
+        text = str(path)
+        if not text or text[0] == "/" or text == "." or ".." in text:
+            return None
+        index = self._text_index()
+        cut = text.find("/")
+        while True:
+            entry = index.get(text if cut < 0 else text[:cut])
+            if entry is None or entry.type is EntryType.SYMLINK:
+                return None
+            if cut < 0:
+                return path if type(path) is PurePosixPath else PurePosixPath(text)
+            cut = text.find("/", cut + 1)
+
     def with_changes(
         self, *, remove: frozenset[PurePosixPath] = frozenset(), put: Mapping[PurePosixPath, FileEntry] = {}
     ) -> Rootfs:
@@ -168,6 +203,11 @@ class Rootfs:
                 entries.pop(entry.path, None)
         entries.update(put)
         return Rootfs(entries)
+
+
+def _parts(path: PurePosixPath) -> tuple[str, ...]:
+    """The sort key PurePosixPath's own ordering uses (its parts), computed once per path."""
+    return path.parts
 
 
 def _frozen_json(value: Any) -> Any:
@@ -292,13 +332,27 @@ class ImageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FileRegion:
+    """``size`` bytes at ``offset`` of the file ``path``: where an uncompressed layer tar lies on disk."""
+
+    path: Path
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class Layer:
-    """One layer of an image. ``open`` yields the *uncompressed* tar stream (I/O happens only when called)."""
+    """One layer of an image. ``open`` yields the *uncompressed* tar stream (I/O happens only when called).
+
+    ``region`` is set when the uncompressed tar is stored as is in a file (an uncompressed layer of an
+    archive or layout): readers may then seek in it and keep file contents by reference instead of copying.
+    ``open`` still gives the same bytes, checked against the diff_id."""
 
     diff_id: str
     open: Callable[[], IO[bytes]] = field(compare=False, repr=False)
     size: int | None = None
     media_type: str = "application/vnd.oci.image.layer.v1.tar"
+    region: FileRegion | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,7 +101,7 @@ def _add(
     if entry.has_content:
         if entry.digest is None or entry.digest not in blobs:
             raise InternalError(f"no content in the blob store for {entry.path} ({entry.digest})")
-        if blobs.path(entry.digest).stat().st_size != entry.size:
+        if blobs.size(entry.digest) != entry.size:
             raise InternalError(f"blob {entry.digest} of {entry.path} is not {entry.size} bytes")
         info.type = tarfile.REGTYPE
         info.size = entry.size

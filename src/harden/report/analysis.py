@@ -1,11 +1,16 @@
 """Analyse one image state: sizes by category, largest files, installed packages, ELF hardening, findings.
 
 ELF files are inspected once per content digest (``ElfCache``), so the hardened side re-reads only what a
-stage rewrote (stripped binaries), not every unchanged library.
+stage rewrote (stripped binaries), not every unchanged library. Many inspections are spread over worker
+processes (pyelftools is pure Python); the rows do not depend on how they were computed.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import PurePosixPath
 
@@ -24,6 +29,9 @@ ElfCache = dict[tuple[str, bool], ElfHardening | None]
 
 TOP_FILES = 20
 _MIN_ELF_SIZE = 52  # the smallest ELF header (32-bit)
+PARALLEL_MIN = 128
+"""Fewer inspections than this run in this process: starting workers would cost more than it saves."""
+_CHUNK = 16
 
 
 def _elf_candidate(entry: FileEntry) -> bool:
@@ -32,21 +40,61 @@ def _elf_candidate(entry: FileEntry) -> bool:
     return bool(entry.mode & 0o111) or ".so" in entry.path.name
 
 
-def scan_elf(rootfs: Rootfs, blobs: BlobStore, cache: ElfCache | None = None) -> list[ElfHardening]:
-    """Hardening rows for every executable and shared object (and unreadable ELF files), in path order."""
+def scan_elf(rootfs: Rootfs, blobs: BlobStore, cache: ElfCache | None = None, *,
+             jobs: int | None = None) -> list[ElfHardening]:
+    """Hardening rows for every executable and shared object (and unreadable ELF files), in path order.
+
+    ``jobs`` worker processes (default: one per CPU) share the inspections when there are many."""
     cache = {} if cache is None else cache
-    rows: list[ElfHardening] = []
+    found: list[tuple[FileEntry, tuple[str, bool]]] = []
+    todo: dict[tuple[str, bool], str] = {}  # key → the name of its first file (path order), as inspected
     for entry in rootfs:
         if not _elf_candidate(entry) or entry.digest is None or entry.digest not in blobs:
             continue
         key = (entry.digest, ".so" in entry.path.name)
-        if key not in cache:
-            with blobs.open(entry.digest) as stream:
-                cache[key] = inspect_elf(stream, entry.path.name) if is_elf(stream) else None
+        found.append((entry, key))
+        if key not in cache and key not in todo:
+            todo[key] = entry.path.name
+    cache.update(_inspect_all(blobs, list(todo.items()), jobs or os.cpu_count() or 1))
+    rows: list[ElfHardening] = []
+    for entry, key in found:
         row = cache[key]
         if row is not None and (row.is_linked_program or row.error is not None):
             rows.append(replace(row, path=image_path(entry.path)))
     return rows
+
+
+_Task = tuple[tuple[str, bool], str]
+_Result = tuple[tuple[str, bool], ElfHardening | None]
+
+
+def _inspect_all(blobs: BlobStore, tasks: list[_Task], jobs: int) -> Iterable[_Result]:
+    if jobs <= 1 or len(tasks) < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+        return [(key, _inspect_blob(blobs, key[0], name)) for key, name in tasks]
+    context = multiprocessing.get_context("fork")  # workers inherit the blob store instead of unpickling it
+    chunks = [tasks[i : i + _CHUNK] for i in range(0, len(tasks), _CHUNK)]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context,
+                             initializer=_use_store, initargs=(blobs,)) as pool:
+        return [item for chunk in pool.map(_inspect_chunk, chunks) for item in chunk]
+
+
+def _inspect_blob(blobs: BlobStore, digest: str, name: str) -> ElfHardening | None:
+    with blobs.open(digest) as stream:
+        return inspect_elf(stream, name) if is_elf(stream) else None
+
+
+_worker_store: BlobStore | None = None
+
+
+def _use_store(blobs: BlobStore) -> None:
+    global _worker_store
+    _worker_store = blobs
+
+
+def _inspect_chunk(tasks: list[_Task]) -> list[_Result]:
+    """In a worker process: inspect one chunk of blobs."""
+    assert _worker_store is not None, "worker started without its blob store"
+    return [(key, _inspect_blob(_worker_store, key[0], name)) for key, name in tasks]
 
 
 def largest_files(rootfs: Rootfs, top: int = TOP_FILES) -> tuple[tuple[str, int], ...]:

@@ -1,4 +1,5 @@
-"""dive's efficiency figure over an image's layers, in one streamed pass over each layer tar.
+"""dive's efficiency figure over an image's layers, in one pass over each layer tar's headers (or the
+listing the merge kept of them).
 
 Every non-directory path gets one size per layer that touches it: its content size where the layer writes
 it, 0 where a whiteout (``.wh.name``) or an opaque directory (``.wh..wh..opq``) deletes it. Then
@@ -11,16 +12,24 @@ too).
 from __future__ import annotations
 
 import bisect
+import io
+import os
 import posixpath
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO
 
+from harden.image._streams import forget_members
+from harden.image.blobs import RangeReader
+from harden.image.merge import ListedMember, layer_listing
 from harden.image.model import Layer
 from harden.report.model import Efficiency, LayerStat, WastedPath
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 TOP_WASTED = 20
+HEADER_BUFFER = 32 << 10
 
 
 def _normalize(name: str) -> str:
@@ -28,23 +37,57 @@ def _normalize(name: str) -> str:
     return "" if path == "." else path
 
 
+@contextmanager
+def _layer_tar(layer: Layer) -> Iterator[tarfile.TarFile]:
+    """The layer's tar: seeked through when it lies uncompressed on disk (only headers are read; the merge
+    already checked its diff_id), else streamed."""
+    if layer.region is None:
+        with layer.open() as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+            yield tar
+        return
+    fd = os.open(layer.region.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        raw = RangeReader(fd, layer.region.offset, layer.region.size, str(layer.region.path))
+        reader: IO[bytes] = io.BufferedReader(raw, buffer_size=HEADER_BUFFER)
+        with tarfile.open(fileobj=reader, mode="r:") as tar:
+            yield tar
+    finally:
+        os.close(fd)
+
+
+def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    while (member := tar.next()) is not None:
+        forget_members(tar)
+        yield member
+
+
+def _headers(layer: Layer) -> Iterator[ListedMember]:
+    """(name, kind, size) of every member: from the merge that already read them, else from the tar."""
+    listed = layer_listing(layer)
+    if listed is not None:
+        yield from listed
+        return
+    with _layer_tar(layer) as tar:
+        for member in _members(tar):
+            yield ListedMember(member.name, member.isdir(), member.isreg(), member.size)
+
+
 def _scan_layer(layer: Layer) -> tuple[dict[str, int], list[str], list[str]]:
-    """(non-directory paths → content size, whiteout targets, opaque directories) of one layer, streamed."""
+    """(non-directory paths → content size, whiteout targets, opaque directories) of one layer."""
     written: dict[str, int] = {}
     deleted: list[str] = []
     opaque: list[str] = []
-    with layer.open() as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            path = _normalize(member.name)
-            if not path:
-                continue
-            parent, _, name = path.rpartition("/")
-            if name == OPAQUE:
-                opaque.append(parent)
-            elif name.startswith(WHITEOUT):
-                deleted.append(f"{parent}/{name[len(WHITEOUT):]}" if parent else name[len(WHITEOUT):])
-            elif not member.isdir():
-                written[path] = member.size if member.isreg() else 0
+    for member in _headers(layer):
+        path = _normalize(member.name)
+        if not path:
+            continue
+        parent, _, name = path.rpartition("/")
+        if name == OPAQUE:
+            opaque.append(parent)
+        elif name.startswith(WHITEOUT):
+            deleted.append(f"{parent}/{name[len(WHITEOUT):]}" if parent else name[len(WHITEOUT):])
+        elif not member.is_dir:
+            written[path] = member.size if member.is_reg else 0
     return written, deleted, opaque
 
 

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import hashlib
 import logging
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -35,6 +37,9 @@ _STATEMENT = re.compile(
     rb"(?m)(?:^|[;:])[ \t]*(?:from[ \t]+[\w. \t]*?import[ \t]*(?:\([^)]*\)|[^\n]*)|import[ \t][^\n]*)"
 )
 _DYNAMIC = re.compile(rb"""(?:import_module|__import__)\(\s*['"]([\w.]+)['"]""")
+_ANCHOR = re.compile(rb"[;:]")
+_KEYWORD = re.compile(rb"import")
+_WORD = re.compile(rb"\w+")
 _REGEX_FROM = re.compile(r"^\s*from\s+(\.*)([\w.]*)\s+import\s+\(?([\w\s,]+)", re.M)
 _REGEX_IMPORT = re.compile(r"^\s*import\s+([\w.\s,]+)", re.M)
 _ENTRY_POINT = re.compile(r"^\s*[^=\[#;]+?=\s*([\w.]+)", re.M)
@@ -77,38 +82,55 @@ def _is_main_check(test: ast.expr) -> bool:
     return names == ["__name__"] and constants == ["__main__"]
 
 
-def _statements(body: list[ast.stmt], scope: Scope) -> Iterator[ast.AST]:
-    """Every statement, nested ones included (imports inside functions, ``try`` and ``if`` blocks), except
-    the blocks ``scope`` leaves out."""
-    stack: list[ast.AST] = list(reversed(body))
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """An import statement and where it sits: the names of the functions/classes around it, and whether it is
+    in the body of an ``if __name__ == "__main__":`` block."""
+
+    item: _Import
+    enclosing: tuple[str, ...]
+    under_main: bool
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _found_in_tree(tree: ast.Module) -> tuple[_Found, ...]:
+    """Every import statement, nested ones included (inside functions, ``try`` and ``if`` blocks), with its
+    context, in the order a depth-first walk meets them. A ``Scope`` then only filters (see ``_in_scope``),
+    so one parse serves every scope."""
+    found: list[_Found] = []
+    stack: list[tuple[ast.AST, tuple[str, ...], bool]] = [(node, (), False) for node in reversed(tree.body)]
     while stack:
-        node = stack.pop()
-        yield node
-        if (
-            scope.test_functions is not None
-            and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and scope.test_functions.match(node.name)
-        ):
-            continue
-        if scope.skip_main_blocks and isinstance(node, ast.If) and _is_main_check(node.test):
-            stack.extend(reversed(node.orelse))
-            continue
-        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
-            children = getattr(node, name, None)
-            if children:
-                stack.extend(reversed(children))
-
-
-def _imports_from_tree(tree: ast.Module, source: bytes, scope: Scope) -> list[_Import]:
-    found: list[_Import] = []
-    for node in _statements(tree.body, scope):
+        node, enclosing, under_main = stack.pop()
         if isinstance(node, ast.Import):
-            found.extend(_Import(0, alias.name) for alias in node.names)
+            found.extend(_Found(_Import(0, alias.name), enclosing, under_main) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             names = tuple(alias.name for alias in node.names if alias.name != "*")
-            found.append(_Import(node.level, node.module or "", names))
-    found.extend(_dynamic_imports(source))
-    return found
+            found.append(_Found(_Import(node.level, node.module or "", names), enclosing, under_main))
+        inner = enclosing
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            inner = (*enclosing, node.name)
+        main = isinstance(node, ast.If) and _is_main_check(node.test)
+        for name in _BLOCKS:
+            children = getattr(node, name, None)
+            if children:
+                flag = under_main or (main and name == "body")
+                stack.extend((child, inner, flag) for child in reversed(children))
+    return tuple(found)
+
+
+def _in_scope(found: _Found, scope: Scope) -> bool:
+    """Whether ``scope`` counts ``found``: not under a main block it skips, not inside a test function."""
+    if scope.skip_main_blocks and found.under_main:
+        return False
+    return scope.test_functions is None or not any(scope.test_functions.match(n) for n in found.enclosing)
+
+
+def _imports_from_tree(found: tuple[_Found, ...], source: bytes, scope: Scope) -> list[_Import]:
+    imports = [f.item for f in found if _in_scope(f, scope)]
+    imports.extend(_dynamic_imports(source))
+    return imports
 
 
 def _dynamic_imports(source: bytes) -> list[_Import]:
@@ -138,10 +160,92 @@ def _imports_from_regex(text: str) -> list[_Import]:
 
 def parse_imports(source: bytes, scope: Scope = EVERYTHING) -> list[_Import]:
     """The imports of one Python source file (``ast``, else a regex, which ignores ``scope``)."""
-    try:
-        return _imports_from_tree(ast.parse(source), source, scope)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    found = _parsed(source)
+    if found is None:
         return _imports_from_regex(source.decode("utf-8", errors="replace"))
+    return _imports_from_tree(found, source, scope)
+
+
+_PARSED_MAX = 4096
+_parsed_cache: OrderedDict[bytes, tuple[_Found, ...] | None] = OrderedDict()
+
+
+def _parsed(source: bytes) -> tuple[_Found, ...] | None:
+    """The imports ``ast`` finds in ``source`` (None when it does not parse), remembered by content: stages
+    that each gather import evidence (remove-docs, remove-tests) parse a big module once, not once each."""
+    key = hashlib.sha256(source).digest()
+    if key in _parsed_cache:
+        _parsed_cache.move_to_end(key)
+        return _parsed_cache[key]
+    try:
+        found: tuple[_Found, ...] | None = _found_in_tree(ast.parse(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        found = None
+    _parsed_cache[key] = found
+    if len(_parsed_cache) > _PARSED_MAX:
+        _parsed_cache.popitem(last=False)
+    return found
+
+
+def import_statements(data: bytes) -> Iterator[bytes]:
+    """The texts ``_STATEMENT.finditer(data)`` matches, found ~10x faster: a statement starts on the line of its
+    first ``import`` keyword, at the line start or at a ``;``/``:`` before the keyword, so only those places are
+    tried (leftmost first, each once), instead of every position of the file."""
+    scan = 0  # the next statement starts here or later (the end of the previous one)
+    tried = 0  # every start position below this has been tried
+    for keyword in _KEYWORD.finditer(data):
+        at = keyword.start()
+        if at < scan:
+            continue
+        low = max(scan, tried)
+        line = max(data.rfind(b"\n", low, at) + 1, low)
+        starts = {anchor.start() for anchor in _ANCHOR.finditer(data, line, at)}
+        if line == 0 or data[line - 1] == 0x0A:
+            starts.add(line)
+        tried = at + 1
+        for start in sorted(starts):
+            found = _STATEMENT.match(data, start)
+            if found is not None:
+                yield found.group(0)
+                scan = found.end()
+                break
+
+
+class _Mention:
+    r"""Whether bytes mention one of ``words`` (a whole identifier: ``\bword\b``) or ``fragments`` (anywhere).
+
+    The same answer as one ``\bword\b|…|fragment`` alternation, which the regex engine tries at every byte;
+    here each alternative starts with its literal, so each is one fast literal scan."""
+
+    def __init__(self, patterns: tuple[re.Pattern[bytes], ...], fragments: tuple[bytes, ...]) -> None:
+        self._patterns = patterns
+        self._fragments = fragments
+        # "\n" acts like the edge of a text for \b, so texts joined by it mention exactly what one of them does
+        # unless an alternative could match the newline itself
+        self._joinable = not any(b"\n" in f for f in fragments) and not any(b"\n" in p.pattern for p in patterns)
+
+    @classmethod
+    def of(cls, words: Iterable[str], fragments: Iterable[str]) -> _Mention | None:
+        patterns: list[re.Pattern[bytes]] = []
+        for word in sorted(set(words)):
+            literal = word.encode()
+            if not literal:
+                continue
+            if _WORD.fullmatch(literal):  # \bword\b: not preceded, not followed by a word character
+                escaped = re.escape(literal)
+                patterns.append(re.compile(escaped + rb"(?!\w)(?<!\w" + escaped + rb")"))
+            else:
+                patterns.append(re.compile(rb"\b" + re.escape(literal) + rb"\b"))
+        texts = tuple(f.encode() for f in sorted(set(fragments)) if f)
+        return cls(tuple(patterns), texts) if patterns or texts else None
+
+    def search(self, data: bytes) -> bool:
+        return any(f in data for f in self._fragments) or any(p.search(data) is not None for p in self._patterns)
+
+    def search_any(self, texts: Iterable[bytes]) -> bool:
+        if self._joinable:
+            return self.search(b"\n".join(texts))
+        return any(self.search(text) for text in texts)
 
 
 def _module_path(base: PurePosixPath, dotted: str) -> PurePosixPath:
@@ -170,9 +274,7 @@ class ImportEvidence:
         self._rootfs = rootfs
         self._blobs = blobs
         self._scope = scope
-        alternatives = [rb"\b" + re.escape(w.encode()) + rb"\b" for w in sorted(set(words)) if w]
-        alternatives += [re.escape(f.encode()) for f in sorted(set(fragments)) if f]
-        self._mention = re.compile(b"|".join(alternatives)) if alternatives else None
+        self._mention = _Mention.of(words, fragments)
         sources = sorted(
             e.path
             for e in rootfs.entries.values()
@@ -189,15 +291,17 @@ class ImportEvidence:
                 progress(done, len(sources))
         self._relevant = tuple(relevant)
         self._targets: dict[PurePosixPath, tuple[PurePosixPath, ...]] = {}
+        self._chains: dict[PurePosixPath, tuple[tuple[PurePosixPath, ...], ...]] = {}
         log.debug("import evidence: %d files read, %d mention candidates", len(sources), len(relevant))
 
     def _mentions(self, data: bytes) -> bool:
-        if self._mention is None or self._mention.search(data) is None:
+        """Whether an import statement (or a dynamic import) of ``data`` mentions a word or fragment."""
+        mention = self._mention
+        if mention is None or not mention.search(data):
             return False
-        for statement in _STATEMENT.finditer(data):
-            if self._mention.search(statement.group(0)):
-                return True
-        return any(self._mention.search(m.group(1)) for m in _DYNAMIC.finditer(data))
+        if mention.search_any(import_statements(data)):
+            return True
+        return mention.search_any(m.group(1) for m in _DYNAMIC.finditer(data))
 
     def _in_roots(self, path: PurePosixPath) -> bool:
         return any(root == ROOT or root in path.parents for root in self.roots)
@@ -249,12 +353,20 @@ class ImportEvidence:
         for source in self._relevant:
             if excluded(source):
                 continue
-            for target in self.targets_of(source):
-                for key in (target, *target.parents):
+            for chain in self._chains_of(source):
+                for key in chain:
                     candidate = keys.get(key)
                     if candidate is not None and candidate not in found and source != candidate:
                         found[candidate] = source
         return found
+
+    def _chains_of(self, source: PurePosixPath) -> tuple[tuple[PurePosixPath, ...], ...]:
+        """``(target, *target.parents)`` for each target of ``source``, built once (``settle`` asks again)."""
+        chains = self._chains.get(source)
+        if chains is None:
+            chains = tuple((target, *target.parents) for target in self.targets_of(source))
+            self._chains[source] = chains
+        return chains
 
 
 def _is_entry_points(path: PurePosixPath) -> bool:

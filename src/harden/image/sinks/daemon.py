@@ -24,12 +24,27 @@ log = logging.getLogger(__name__)
 _LOADED = re.compile(r"(^Loaded image ID: |^Loaded image: )(.+)$", re.MULTILINE)
 
 
+_last: tuple[tuple[str, ...], Any] | None = None
+"""The engine client this module connected last, with the hosts it was chosen from: ``load_archive`` then
+``tag_image`` in one run share it instead of connecting twice (each connect asks the engine its version)."""
+
+
 def _client(client: Any) -> Any:
+    global _last
     if client is not None:
         return client
-    from harden.engine import connect
+    from harden.engine import candidate_hosts, connect
 
-    return connect()
+    hosts = tuple(candidate_hosts())
+    if _last is not None and _last[0] == hosts:
+        try:
+            _last[1].ping()
+            return _last[1]
+        except Exception:  # gone (engine restarted): connect again
+            _last = None
+    connected = connect()
+    _last = (hosts, connected)
+    return connected
 
 
 def load_archive(archive: Path, *, client: Any = None) -> str:

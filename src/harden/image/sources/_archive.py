@@ -27,6 +27,7 @@ from harden.image._streams import (
     forget_members,
     sniff_compression,
 )
+from harden.image.model import FileRegion
 
 MAX_JSON = 64 << 20
 """Manifests, indexes and configs above this size are refused rather than read into memory."""
@@ -46,6 +47,10 @@ class BlobReader(Protocol):
     def opener(self, name: str) -> Callable[[], IO[bytes]]: ...
 
     def read_bytes(self, name: str, *, limit: int = MAX_JSON) -> bytes: ...
+
+    def region(self, name: str) -> FileRegion:
+        """Where the (raw) bytes of ``name`` lie on disk."""
+        ...
 
 
 def clean_name(name: str) -> str:
@@ -171,6 +176,10 @@ class TarArchive:
     def read_bytes(self, name: str, *, limit: int = MAX_JSON) -> bytes:
         return _read_limited(self, name, limit)
 
+    def region(self, name: str) -> FileRegion:
+        member = self._member(name)
+        return FileRegion(self.path, member.offset, member.size)
+
 
 def _collapse(name: str) -> str | None:
     """Resolve ``..`` inside an archive-relative name; None if it climbs above the archive root."""
@@ -230,3 +239,6 @@ class DirTree:
 
     def read_bytes(self, name: str, *, limit: int = MAX_JSON) -> bytes:
         return _read_limited(self, name, limit)
+
+    def region(self, name: str) -> FileRegion:
+        return FileRegion(self._path(name).resolve(), 0, self.size(name))

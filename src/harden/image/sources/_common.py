@@ -80,6 +80,7 @@ def make_layers(
                 open=functools.partial(open_verified, opener, diff_id, what),
                 size=reader.size(name),
                 media_type=layer_media_type(compression),
+                region=None if compression else reader.region(name),
             )
         )
     return tuple(layers)
