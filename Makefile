@@ -128,5 +128,10 @@ _test:
 test-unit: venv ## Only the tests that need no engine (unit, cli)
 	$(VENV)/bin/python -m pytest -m "not engine" $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: venv images ## Benchmark spark-k8s-python-deps: original/naive/hardened sizes, time vs I/O floor, RSS, scaling (~15 min) → bench/results/
+	@$(VENV)/bin/python -c 'import matplotlib' 2>/dev/null || $(VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	$(VENV)/bin/python bench/image_bench.py --image $(DEPS_IMAGE_TAG)
+
 clean: ## Remove build/ (the build contexts and engine.env); images and the engine stay
 	rm -rf build

@@ -1,0 +1,144 @@
+"""The engine as its command-line client sees it: build, save, load, run, remove.
+
+podman as a remote client when the engine is a podman service (its builds then keep no intermediate images:
+``--layers=false``), else the docker CLI.
+``load_fresh`` loads an archive into an empty, throw-away podman storage, where no layer exists yet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+def docker_host() -> str:
+    """$DOCKER_HOST, else the one `make engine` wrote to build/engine.env, else the Docker default socket."""
+    if host := os.environ.get("DOCKER_HOST"):
+        return host
+    env_file = ROOT / "build" / "engine.env"
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            if line.startswith("DOCKER_HOST="):
+                return line.split("=", 1)[1].strip()
+    return "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineCli:
+    host: str
+    client: tuple[str, ...]
+
+    @classmethod
+    def discover(cls) -> EngineCli:
+        host = docker_host()
+        if shutil.which("podman"):
+            podman = ("podman", "--remote", "--url", host)
+            probe = subprocess.run([*podman, "version"], capture_output=True, check=False, timeout=60)
+            if probe.returncode == 0:
+                return cls(host, podman)
+        if shutil.which("docker"):
+            return cls(host, ("docker",))
+        raise EngineError(f"no client answers for the engine at {host} (neither podman --remote nor docker)")
+
+    @property
+    def is_podman(self) -> bool:
+        return self.client[0] == "podman"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0"}
+
+    def run(self, args: Sequence[str], *, check: bool = True,
+            timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+        argv = [*self.client, *args]
+        log.debug("$ %s", " ".join(argv))
+        done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
+        if check and done.returncode != 0:
+            raise EngineError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+        return done
+
+    def timed(self, args: Sequence[str]) -> float:
+        started = time.perf_counter()
+        self.run(args)
+        return time.perf_counter() - started
+
+    def version(self) -> str:
+        if self.is_podman:
+            text = self.run(["version", "--format", "{{.Server.Version}} {{.Server.APIVersion}}"]).stdout.split()
+            return f"Podman {text[0]} (podman service, API {text[-1]})"
+        data = json.loads(self.run(["version", "--format", "{{json .Server}}"]).stdout)
+        components = {c.get("Name", ""): c.get("Version", "") for c in data.get("Components") or []}
+        name = next((n for n in components if "Engine" in n), "engine")
+        return f"{name} {components.get(name) or data.get('Version', '?')} (API {data.get('ApiVersion', '?')})"
+
+    def exists(self, reference: str) -> bool:
+        return self.run(["image", "inspect", reference], check=False).returncode == 0
+
+    def image_id(self, reference: str) -> str:
+        return self.run(["image", "inspect", "--format", "{{.Id}}", reference]).stdout.strip()
+
+    def build(self, context: Path, tag: str, build_args: dict[str, str]) -> float:
+        args = ["build", "--force-rm", "-q", "-t", tag]
+        if self.is_podman:
+            args += ["--format", "docker", "--layers=false"]
+        for key, value in build_args.items():
+            args += ["--build-arg", f"{key}={value}"]
+        return self.timed([*args, str(context)])
+
+    def save(self, reference: str, archive: Path) -> float:
+        return self.timed(["save", "-o", str(archive), reference])
+
+    def load(self, archive: Path) -> float:
+        return self.timed(["load", "-i", str(archive)])
+
+    def remove(self, references: Sequence[str]) -> None:
+        present = [r for r in references if self.exists(r)]
+        if present:
+            self.run(["rmi", *present], check=False)
+
+    def python(self, reference: str, code: str, *, timeout: float = 300) -> tuple[int, str]:
+        """Run ``python3 -c CODE`` in a fresh container of the image: (exit code, last meaningful line)."""
+        done = self.run(["run", "--rm", "--network", "none", "--entrypoint", "python3", reference, "-c", code],
+                        check=False, timeout=timeout)
+        text = done.stdout.strip() if done.returncode == 0 else (done.stderr.strip() or done.stdout.strip())
+        lines = [line for line in text.splitlines() if line.strip()]
+        line = (lines[0] if done.returncode == 0 else lines[-1]) if lines else ""
+        return done.returncode, line
+
+
+def load_fresh(archive: Path, scratch: Path) -> tuple[float | None, str]:
+    """Seconds for ``podman load`` into an empty storage under ``scratch`` (removed after), or (None, why)."""
+    podman = shutil.which("podman")
+    if podman is None:
+        return None, "podman is not installed: no empty storage to load into"
+    root = Path(tempfile.mkdtemp(prefix="fresh-store-", dir=scratch))
+    runroot = Path(tempfile.mkdtemp(prefix="hb-run-"))  # podman refuses a runroot longer than 50 characters
+    base = [podman, "--root", str(root), "--runroot", str(runroot), "--storage-driver", "overlay"]
+    try:
+        started = time.perf_counter()
+        done = subprocess.run([*base, "load", "-q", "-i", str(archive)], capture_output=True, text=True,
+                              check=False, timeout=1800)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            return None, f"podman load into an empty storage failed: {done.stderr.strip()[-300:]}"
+        return seconds, ""
+    finally:
+        subprocess.run([*base, "system", "reset", "-f"], capture_output=True, check=False, timeout=600)
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(runroot, ignore_errors=True)
