@@ -18,7 +18,7 @@ from harden.errors import UnsupportedImage, UsageError, VerificationFailed
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
 from harden.image.source_guard import refuse_writes_into_sources
-from harden.pipeline import PipelineResult, content_bytes, run_pipeline
+from harden.pipeline import PipelineResult, content_bytes, file_count, run_pipeline
 from harden.progress import ProgressReporter, SilentProgress
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ class HardenJob:
                 if self.verify and self.policy.verify.enabled:
                     verification = self._verify(loaded, result, config, blobs, archive, ws.path, progress)
                 if verification is None or verification.ok:
-                    written, image_id = self._publish(archive, config, result, blobs, ws.path, output_refs, tag)
+                    written, image_id = self._publish(archive, output_refs, tag)
                 else:
                     self._forget_engine_image()
             progress.close()
@@ -155,8 +155,8 @@ class HardenJob:
             policy_digest=self.policy.digest,
             bytes_before=content_bytes(loaded.rootfs),
             bytes_after=content_bytes(result.rootfs),
-            files_before=sum(1 for e in loaded.rootfs.entries.values() if not e.is_dir),
-            files_after=sum(1 for e in result.rootfs.entries.values() if not e.is_dir),
+            files_before=file_count(loaded.rootfs),
+            files_after=file_count(result.rootfs),
             records=result.records,
             verification=verification,
             written=tuple(written),
@@ -222,8 +222,7 @@ class HardenJob:
         remove_image(self._loaded_engine_image)
         self._loaded_engine_image = None
 
-    def _publish(self, archive: Path, config: ImageConfig, result: PipelineResult, blobs: BlobStore,
-                 workdir: Path, output_refs: list[ImageRef], tag: str | None) -> tuple[list[str], str | None]:
+    def _publish(self, archive: Path, output_refs: list[ImageRef], tag: str | None) -> tuple[list[str], str | None]:
         from harden.image.sinks import write_output
         from harden.image.sinks.daemon import tag_image
 

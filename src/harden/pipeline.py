@@ -144,7 +144,7 @@ def run_pipeline(
         if on_stage is not None:
             on_stage(stage.name)
         started = time.perf_counter()
-        bytes_before, files_before = content_bytes(rootfs), _count_files(rootfs)
+        bytes_before, files_before = content_bytes(rootfs), file_count(rootfs)
         ctx = StageContext(rootfs, config, blobs, settings, jobs, progress or no_progress)
         plan = stage.plan(ctx)
         rootfs, config, applied = apply_plan(rootfs, config, plan)
@@ -154,7 +154,7 @@ def run_pipeline(
             bytes_before=bytes_before,
             bytes_after=content_bytes(rootfs),
             files_before=files_before,
-            files_after=_count_files(rootfs),
+            files_after=file_count(rootfs),
             changes=tuple(applied),
             skipped=plan.skipped,
             notes=plan.notes,
@@ -165,5 +165,6 @@ def run_pipeline(
     return PipelineResult(rootfs, config, tuple(records))
 
 
-def _count_files(rootfs: Rootfs) -> int:
+def file_count(rootfs: Rootfs) -> int:
+    """Entries that are not directories (files, links, devices)."""
     return sum(1 for e in rootfs.entries.values() if not e.is_dir)
