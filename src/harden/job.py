@@ -18,7 +18,7 @@ from harden.errors import UnsupportedImage, UsageError, VerificationFailed
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
 from harden.image.source_guard import refuse_writes_into_sources
-from harden.pipeline import PipelineResult, content_bytes, file_count, run_pipeline
+from harden.pipeline import PipelineResult, file_count, run_pipeline
 from harden.progress import ProgressReporter, SilentProgress
 
 if TYPE_CHECKING:
@@ -153,8 +153,8 @@ class HardenJob:
             source=self.source,
             policy_name=self.policy.name,
             policy_digest=self.policy.digest,
-            bytes_before=content_bytes(loaded.rootfs),
-            bytes_after=content_bytes(result.rootfs),
+            bytes_before=loaded.rootfs.content_bytes(),
+            bytes_after=result.rootfs.content_bytes(),
             files_before=file_count(loaded.rootfs),
             files_after=file_count(result.rootfs),
             records=result.records,

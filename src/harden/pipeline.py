@@ -76,19 +76,6 @@ class PipelineResult:
         return totals
 
 
-def content_bytes(rootfs: Rootfs) -> int:
-    """Bytes of file content as a written layer stores them: each hardlinked inode once."""
-    total = 0
-    for entry in rootfs.entries.values():
-        if entry.type is EntryType.FILE:
-            total += entry.size
-        elif entry.type is EntryType.HARDLINK:
-            target = rootfs.get(entry.linkname or "")
-            if target is None or not target.has_content:
-                total += entry.size
-    return total
-
-
 def _stored_bytes(entries: Sequence[FileEntry]) -> int:
     return sum(e.size for e in entries if e.type is EntryType.FILE)
 
@@ -144,7 +131,7 @@ def run_pipeline(
         if on_stage is not None:
             on_stage(stage.name)
         started = time.perf_counter()
-        bytes_before, files_before = content_bytes(rootfs), file_count(rootfs)
+        bytes_before, files_before = rootfs.content_bytes(), file_count(rootfs)
         ctx = StageContext(rootfs, config, blobs, settings, jobs, progress or no_progress)
         plan = stage.plan(ctx)
         rootfs, config, applied = apply_plan(rootfs, config, plan)
@@ -152,7 +139,7 @@ def run_pipeline(
             stage=stage.name,
             seconds=round(time.perf_counter() - started, 3),
             bytes_before=bytes_before,
-            bytes_after=content_bytes(rootfs),
+            bytes_after=rootfs.content_bytes(),
             files_before=files_before,
             files_after=file_count(rootfs),
             changes=tuple(applied),

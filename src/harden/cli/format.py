@@ -5,15 +5,7 @@ from __future__ import annotations
 import click
 
 from harden.api import HardenResult
-
-
-def human_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+from harden.report.text import human_bytes
 
 
 def print_summary(result: HardenResult) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from harden import api
-from harden.cli.format import human_bytes, print_plan, print_summary
+from harden.cli.format import print_plan, print_summary
 from harden.progress import ProgressReporter
+from harden.report.text import human_bytes
 
 
 @click.command()

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from harden import api
-from harden.cli.format import human_bytes
 from harden.progress import ProgressReporter
+from harden.report.text import human_bytes
 
 
 @click.command()

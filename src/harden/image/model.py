@@ -141,8 +141,17 @@ class Rootfs:
         return (e for e in self._entries.values() if e.type is EntryType.FILE)
 
     def content_bytes(self) -> int:
-        """Bytes of file content, each hardlinked inode counted once."""
-        return sum(e.size for e in self._entries.values() if e.type is EntryType.FILE)
+        """Bytes of file content as a written layer stores them: each hardlinked inode once, and a hardlink
+        whose target is gone (the writer then stores it as a regular file) counted with its own size."""
+        total = 0
+        for entry in self._entries.values():
+            if entry.type is EntryType.FILE:
+                total += entry.size
+            elif entry.type is EntryType.HARDLINK:
+                target = self._entries.get(PurePosixPath(entry.linkname or ""))
+                if target is None or not target.has_content:
+                    total += entry.size
+        return total
 
     def resolve(self, path: PurePosixPath | str, *, max_links: int = 40) -> PurePosixPath | None:
         """Follow symlinks (in every component) inside this rootfs; None if dangling or looping."""

@@ -17,7 +17,6 @@ from pathlib import PurePosixPath
 from harden.elf.hardening import ElfHardening, inspect_elf, is_elf
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
-from harden.pipeline import content_bytes
 from harden.report.categories import size_by_category
 from harden.report.findings import find_issues
 from harden.report.imagefiles import image_path
@@ -108,7 +107,7 @@ def analyze_side(rootfs: Rootfs, config: ImageConfig, blobs: BlobStore, *, elf_c
     debug = {PurePosixPath(r.path.lstrip("/")): r.debug_bytes for r in elf_rows if r.debug_bytes}
     files = sum(1 for e in rootfs.entries.values() if not e.is_dir)
     return SideAnalysis(
-        total=SizeCount(files, content_bytes(rootfs)),
+        total=SizeCount(files, rootfs.content_bytes()),
         categories=size_by_category(rootfs, debug),
         largest_files=largest_files(rootfs),
         components=inventory(rootfs, blobs),

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tarfile
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from harden.image.blobs import BlobStore
 from harden.image.model import Image, Rootfs
+from harden.image.sinks._atomic import atomic_file
 from harden.pipeline import PipelineResult
 from harden.report.analysis import ElfCache, analyze_side
 from harden.report.build import Identity, SbomRefs, build_report
@@ -68,15 +67,9 @@ class WrittenReports:
 
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)
 
 
 def write_json(path: Path, data: Any) -> None:

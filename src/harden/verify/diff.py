@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from harden.pyenv import normalize_name
 from harden.verify.result import (
     DistributionChange,
     ImportDiff,
@@ -14,6 +14,9 @@ from harden.verify.result import (
     ModuleOutcome,
     OutcomeKind,
 )
+
+normalize = normalize_name
+"""PEP 503 name normalization, the same as the stages use."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +34,6 @@ class DistributionInfo:
     @property
     def key(self) -> str:
         return normalize(self.name)
-
-
-def normalize(name: str) -> str:
-    """PEP 503: ``Foo.Bar_baz`` → ``foo-bar-baz``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def top_module(target: str) -> str:
