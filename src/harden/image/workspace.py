@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shutil
 import signal
 import stat
@@ -53,15 +54,31 @@ class Workspace:
     # -- lifecycle ---------------------------------------------------------------------------------------
     def __enter__(self) -> Workspace:
         base = self._base or Path(os.environ.get(ENV_WORKDIR) or tempfile.gettempdir())
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-            self._root = Path(tempfile.mkdtemp(prefix=self._prefix, dir=base)).resolve()
-        except OSError as exc:
-            raise UsageError(f"cannot create a workspace under {base}: {exc.strerror or exc}") from exc
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, _raise_terminated)
             self._installed = True
+        try:
+            self._create_root(base)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
+
+    def _create_root(self, base: Path) -> None:
+        """Name the directory first, then create it: a signal landing right after ``mkdir`` still finds it."""
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            base = base.resolve()
+            while self._root is None:
+                candidate = base / f"{self._prefix}{secrets.token_hex(6)}"
+                self._root = candidate
+                try:
+                    candidate.mkdir(mode=0o700)
+                except FileExistsError:
+                    self._root = None  # someone else's: never cleaned by this workspace
+        except OSError as exc:
+            self._root = None
+            raise UsageError(f"cannot create a workspace under {base}: {exc.strerror or exc}") from exc
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

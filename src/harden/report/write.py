@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harden.atomic import atomic_file
 from harden.image.blobs import BlobStore
 from harden.image.model import Image, Rootfs
-from harden.image.sinks._atomic import atomic_file
 from harden.pipeline import PipelineResult
 from harden.report.analysis import ElfCache, analyze_side
 from harden.report.build import Identity, SbomRefs, build_report

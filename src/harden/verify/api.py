@@ -190,14 +190,13 @@ def _sandbox(target: VerifyTarget, workdir: Path, stack: contextlib.ExitStack, *
 def _sandbox_parent(workdir: Path, run_as: RunAs, stack: contextlib.ExitStack) -> Path:
     """Where a rootfs goes: ``workdir``, unless the image's user could not reach it (a 0700 workspace), then a
     fresh world-searchable directory in the system temp folder."""
-    from harden.image.workspace import remove_tree
+    from harden.atomic import scratch_dir
 
     workdir.mkdir(parents=True, exist_ok=True)
     if os.geteuid() != 0 or run_as.uid == 0 or searchable_by_others(workdir):
         return workdir
-    parent = Path(tempfile.mkdtemp(prefix="harden-verify-"))
+    parent = stack.enter_context(scratch_dir(Path(tempfile.gettempdir()), "harden-verify-"))
     parent.chmod(0o755)
-    stack.callback(remove_tree, parent)
     if not searchable_by_others(parent):
         raise InputError(f"the sandbox runs the image as uid {run_as.uid}, which cannot reach {parent.parent}",
                          details=["set TMPDIR to a directory every user can traverse, such as /tmp"])

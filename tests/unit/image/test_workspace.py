@@ -103,3 +103,21 @@ def test_keep_leaves_it_for_debugging(base: Path) -> None:
     with Workspace(keep=True) as ws:
         root = fill(ws)
     assert (root / "sub" / "file").exists()
+
+
+def test_signal_right_after_creating_the_directory_leaves_nothing(
+    base: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_mkdir = Path.mkdir
+
+    def mkdir_then_interrupted(self: Path, *args: object, **kwargs: object) -> None:
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+        if self.name.startswith("harden-"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_interrupted)
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), Workspace():
+        pytest.fail("the body must not run")
+    assert list(base.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is previous

@@ -8,9 +8,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from harden.atomic import atomic_file
 from harden.image.model import ImageConfig
 from harden.image.reference import normalize_tag
-from harden.image.sinks._atomic import atomic_file
 from harden.image.sinks._layers import LayerBlob, check_layers, spooled
 from harden.image.sinks._tarball import DeterministicTar
 

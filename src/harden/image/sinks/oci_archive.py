@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from harden.atomic import atomic_file, scratch_dir
 from harden.image.model import ImageConfig
-from harden.image.sinks._atomic import atomic_file
 from harden.image.sinks._layers import LayerBlob
 from harden.image.sinks._tarball import DeterministicTar
 from harden.image.sinks.oci_layout import build_layout
-from harden.image.workspace import remove_tree
 
 
 def write_oci_archive(
@@ -22,12 +20,8 @@ def write_oci_archive(
     ref_name: str | None = None,
     compress: bool = True,
 ) -> Path:
-    with atomic_file(dest) as tmp:
-        staging = Path(tempfile.mkdtemp(dir=tmp.parent, prefix=f".{dest.name}.", suffix=".layout"))
-        try:
-            build_layout(config, layers, staging, ref_name=ref_name, compress=compress)
-            with DeterministicTar(tmp) as tar:
-                tar.add_tree(staging)
-        finally:
-            remove_tree(staging)
+    with atomic_file(dest) as tmp, scratch_dir(tmp.parent, f".{dest.name}.", ".layout") as staging:
+        build_layout(config, layers, staging, ref_name=ref_name, compress=compress)
+        with DeterministicTar(tmp) as tar:
+            tar.add_tree(staging)
     return dest

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, cast
 
+from harden.atomic import atomic_dir
 from harden.image._streams import CHUNK, HashingWriter
 from harden.image.model import ImageConfig
-from harden.image.sinks._atomic import atomic_dir
 from harden.image.sinks._layers import LayerBlob, check_layers
 
 LAYOUT_VERSION = {"imageLayoutVersion": "1.0.0"}
