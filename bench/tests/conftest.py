@@ -1,4 +1,4 @@
-"""The bench's own tests (not part of `make test`): `python -m pytest bench/tests`."""
+"""The bench's own tests (part of `make test`; matplotlib comes with the bench extra the venv installs)."""
 
 import sys
 from pathlib import Path
