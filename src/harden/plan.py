@@ -1,7 +1,8 @@
 """What a stage proposes: changes with reasons. Stages only plan; the pipeline applies and records.
 
-Every change names a ``category`` (bytecode, tests, docs, debug-symbols, shells, installers, duplicates, user,
-permissions, config) so reports can add bytes up per category, and a human-readable ``reason``.
+Every change names a ``category`` (bytecode, tests, docs, debug-symbols, shells, installers, jvm-payload,
+duplicates, user, permissions, config, package-db) so reports can add bytes up per category, and a
+human-readable ``reason``.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ LABELS: dict[str, str] = {
     "user": "user and group",
     "permissions": "permissions",
     "config": "image config",
+    "package-db": "package database records",
 }
 
 SHELL_NAMES = frozenset({

@@ -12,17 +12,19 @@ import csv
 import io
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from email.parser import HeaderParser
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
+from harden.dpkg.owned import InfoDir, file_list
+from harden.dpkg.rootfs import PathLookup
+from harden.dpkg.status import Record, read_status, shown, status_sources
 from harden.image.blobs import BlobStore
-from harden.image.model import EntryType, FileEntry, Rootfs
+from harden.image.model import EntryType, Rootfs
 from harden.report.imagefiles import read_text
 from harden.report.model import Component
 
-DPKG = PurePosixPath("var/lib/dpkg")
 MAX_LICENSE = 100
 
 
@@ -44,41 +46,22 @@ def deb_purl(namespace: str, name: str, version: str, arch: str, distro: str) ->
 
 
 class _Sizes:
-    """(files, bytes) of listed root-relative paths, resolving each directory's symlinks (usrmerge) once."""
+    """(files, bytes) of listed root-relative paths; directories and symlinks standing for one do not count."""
 
     def __init__(self, rootfs: Rootfs) -> None:
         self.rootfs = rootfs
-        self._dirs: dict[str, PurePosixPath | None] = {}
+        self._lookup = PathLookup(rootfs)
 
-    def _lookup(self, path: str) -> FileEntry | None:
-        entry = self.rootfs.get(path)
-        if entry is not None:
-            return entry
-        parent, _, name = path.rpartition("/")
-        if parent not in self._dirs:
-            self._dirs[parent] = self.rootfs.resolve(parent) if parent else PurePosixPath(".")
-        resolved = self._dirs[parent]
-        return None if resolved is None else self.rootfs.get(resolved / name)
-
-    def of(self, paths: list[str]) -> tuple[int, int]:
+    def of(self, paths: Iterable[str]) -> tuple[int, int]:
         files = total = 0
         for path in sorted(set(paths)):
-            entry = self._lookup(path)
-            if entry is None or entry.is_dir or _links_to_dir(self.rootfs, entry.path, entry.type):
+            entry = self._lookup.entry(path)
+            if entry is None or self._lookup.is_dir(entry):
                 continue
             files += 1
             if entry.type is EntryType.FILE:
                 total += entry.size
         return files, total
-
-
-def _links_to_dir(rootfs: Rootfs, path: PurePosixPath, kind: EntryType) -> bool:
-    """A symlink standing where a package put a directory (usrmerge's /bin → usr/bin)."""
-    if kind is not EntryType.SYMLINK:
-        return False
-    target = rootfs.resolve(path)
-    entry = rootfs.get(target) if target is not None else None
-    return entry is not None and entry.is_dir
 
 
 def _license(headers: dict[str, str]) -> str:
@@ -131,25 +114,6 @@ def _python_size(sizes: _Sizes, blobs: BlobStore, meta_dir: PurePosixPath, kind:
     return 0, 0, "unknown"
 
 
-def _paragraphs(text: str) -> Iterator[dict[str, str]]:
-    """deb822 paragraphs; continuation lines are folded into the field (kept with newlines)."""
-    fields: dict[str, str] = {}
-    key = ""
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                yield fields
-            fields, key = {}, ""
-        elif line[0] in " \t" and key:
-            fields[key] += "\n" + line.strip()
-        elif ":" in line:
-            key, _, value = line.partition(":")
-            key = key.strip()
-            fields[key] = value.strip()
-    if fields:
-        yield fields
-
-
 def os_release(rootfs: Rootfs, blobs: BlobStore) -> dict[str, str]:
     text = read_text(rootfs, blobs, "etc/os-release") or read_text(rootfs, blobs, "usr/lib/os-release") or ""
     values = {}
@@ -160,48 +124,30 @@ def os_release(rootfs: Rootfs, blobs: BlobStore) -> dict[str, str]:
     return values
 
 
-def _status_files(rootfs: Rootfs) -> list[PurePosixPath]:
-    found = []
-    if rootfs.get(DPKG / "status") is not None:
-        found.append(DPKG / "status")
-    for entry in rootfs.under(DPKG / "status.d"):
-        if entry.has_content and not entry.path.name.endswith(".md5sums"):
-            found.append(entry.path)
-    return sorted(found)
-
-
 def debian_packages(rootfs: Rootfs, blobs: BlobStore) -> Iterator[Component]:
     release = os_release(rootfs, blobs)
     namespace = release.get("ID", "debian") if release.get("ID") in ("debian", "ubuntu") else "debian"
     distro = f"{namespace}-{release['VERSION_ID']}" if release.get("VERSION_ID") else ""
     seen: set[tuple[str, str]] = set()
     sizes = _Sizes(rootfs)
-    for status in _status_files(rootfs):
-        text = read_text(rootfs, blobs, status)
-        if text is None:
-            continue
-        for fields in _paragraphs(text):
-            name, version = fields.get("Package", ""), fields.get("Version", "")
-            state = fields.get("Status", "install ok installed").split()
-            if not name or not version or (state and state[-1] != "installed"):
-                continue
-            arch = fields.get("Architecture", "")
-            if (name, arch) in seen:
+    info = InfoDir(rootfs)
+    for source in status_sources(rootfs):
+        status = read_status(rootfs, blobs, source)
+        for record in status.records if status is not None else ():
+            name, version, arch = shown(record.package), shown(record.version), shown(record.arch)
+            if not name or not version or not record.installed or (name, arch) in seen:
                 continue
             seen.add((name, arch))
-            files, size, source = _deb_size(sizes, blobs, name, arch, fields.get("Installed-Size", ""))
+            files, size, size_source = _deb_size(sizes, blobs, info, record)
             purl = deb_purl(namespace, name, version, arch, distro)
-            yield Component("deb", name, version, purl, str(status), size, files, source, arch=arch)
+            yield Component("deb", name, version, purl, str(source.path), size, files, size_source, arch=arch)
 
 
-def _deb_size(sizes: _Sizes, blobs: BlobStore, name: str, arch: str, declared: str) -> tuple[int, int, str]:
-    rootfs = sizes.rootfs
-    for list_name in (f"{name}:{arch}.list", f"{name}.list"):
-        listed = read_text(rootfs, blobs, DPKG / "info" / list_name)
-        if listed is not None:
-            lines = [line.strip() for line in listed.splitlines()]
-            paths = [line.lstrip("/") for line in lines if line not in ("", "/.")]
-            return (*sizes.of([p for p in paths if p]), "dpkg-list")
+def _deb_size(sizes: _Sizes, blobs: BlobStore, info: InfoDir, record: Record) -> tuple[int, int, str]:
+    listed = file_list(sizes.rootfs, blobs, info, record)
+    if listed is not None:
+        return (*sizes.of(listed.paths), "dpkg-list")
+    declared = record.field("Installed-Size")
     if re.fullmatch(r"\d+", declared.strip()):
         return 0, int(declared) * 1024, "installed-size"
     return 0, 0, "unknown"

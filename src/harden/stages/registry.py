@@ -22,11 +22,13 @@ _LOCATIONS: dict[str, str] = {
     "drop-shells": "harden.stages.drop_shells:DropShells",
     "strip-debug": "harden.stages.strip_debug:StripDebug",
     "add-user": "harden.stages.add_user:AddUser",
+    "prune-package-db": "harden.stages.prune_package_db:PrunePackageDb",
     "dedupe": "harden.stages.dedupe:Dedupe",
 }
 
 STAGE_ORDER: tuple[str, ...] = tuple(_LOCATIONS)
-"""Pipeline order: installers first (their files need no further work), dedupe last (it sees final files)."""
+"""Pipeline order: installers first (their files need no further work), prune-package-db after every stage that
+removes files (it drops dpkg records of packages with no file left), dedupe last (it sees final files)."""
 
 
 def stage_names() -> tuple[str, ...]:

@@ -20,6 +20,7 @@ STAGES = (
     "add-user",
     "dedupe",
     "remove-installers",
+    "prune-package-db",
 )
 SPARK_IMPORTS = (
     "pandas",

@@ -17,6 +17,7 @@ def test_pipeline_order() -> None:
         "drop-shells",
         "strip-debug",
         "add-user",
+        "prune-package-db",
         "dedupe",
     )
 
