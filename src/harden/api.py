@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harden.errors import VerificationFailed
+from harden.errors import HardenError, VerificationFailed
 from harden.pipeline import StageRecord
 
 if TYPE_CHECKING:
+    from harden.image.space import SizeLimit
     from harden.policy import Policy
     from harden.progress import ProgressReporter
     from harden.report.write import WrittenReports
@@ -80,7 +81,9 @@ def harden_image(
     jobs: int = 0,
     fail_on: str = "error",
     progress: ProgressReporter | None = None,
+    max_image_bytes: int | None = None,
 ) -> HardenResult:
+    """``max_image_bytes``: the most uncompressed bytes the image's layers may expand to (see image_size_limit)."""
     from harden.job import HardenJob
 
     job = HardenJob(
@@ -95,6 +98,7 @@ def harden_image(
         runner=runner,
         jobs=jobs or os.cpu_count() or 1,
         progress=progress,
+        size_limit=image_size_limit(max_image_bytes),
     )
     from harden.report.findings import failing
 
@@ -117,7 +121,9 @@ def verify_images(
     runner: str = "auto",
     jobs: int = 0,
     progress: ProgressReporter | None = None,
+    max_image_bytes: int | None = None,
 ) -> VerificationReport:
+    """``max_image_bytes`` applies to each of the two images (see image_size_limit)."""
     from harden.job import verify_references
 
     return verify_references(
@@ -128,6 +134,7 @@ def verify_images(
         runner=runner,
         jobs=jobs or os.cpu_count() or 1,
         progress=progress,
+        size_limit=image_size_limit(max_image_bytes),
     )
 
 
@@ -150,6 +157,7 @@ def review_image(
     report_dir: Path | None = None,
     sanitize: bool = False,
     progress: ProgressReporter | None = None,
+    max_image_bytes: int | None = None,
 ) -> WrittenReports:
     """``harden report``: the security review of any image; runs no stage and changes nothing."""
     from harden.report.write import review_image as _review
@@ -160,4 +168,29 @@ def review_image(
         report_dir=report_dir or default_report_dir(reference),
         progress=progress,
         sanitize=sanitize,
+        size_limit=image_size_limit(max_image_bytes),
     )
+
+
+def image_size_limit(max_image_bytes: int | None) -> SizeLimit | None:
+    """The limit on an image's uncompressed size: ``max_image_bytes`` when given, else
+    ``$HARDEN_MAX_IMAGE_BYTES`` (the one place it is read; a bad value is a UsageError before any work), else
+    None: the default, derived from the workspace's free space once it exists (``harden.image.space``)."""
+    from harden.image.space import requested_limit
+
+    return requested_limit(max_image_bytes)
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``20G`` or a number of bytes (binary units); ValueError for anything else."""
+    from harden.image.space import parse_size as _parse
+
+    return _parse(text)
+
+
+def no_space_error(exc: OSError, step: str | None = None) -> HardenError | None:
+    """A full disk or quota (ENOSPC, EDQUOT) as one clear error naming the filesystem, else None."""
+    from harden.image.space import is_no_space
+    from harden.image.space import no_space_error as _no_space
+
+    return _no_space(exc, step) if is_no_space(exc) else None

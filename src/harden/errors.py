@@ -1,6 +1,7 @@
 """One exception tree; each class carries the process exit code the CLI maps it to.
 
-0 ok · 1 verification or policy findings · 2 usage / invalid policy · 3 input or environment · 4 internal.
+0 ok · 1 verification or policy findings · 2 usage / invalid policy · 3 input or environment (a disk that fills
+up included) · 4 internal.
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ class BadArchive(InputError):
 
 class UnsafeLayer(InputError):
     """A layer would write outside the root filesystem; details name the entries."""
+
+
+class ImageTooLarge(InputError):
+    """An image's layers expand to more bytes than the size limit (--max-image-size, HARDEN_MAX_IMAGE_BYTES)."""
+
+
+class NoSpace(InputError):
+    """The disk or quota filled up (ENOSPC, EDQUOT): an environment problem, named with its filesystem."""
 
 
 class EngineUnavailable(InputError):

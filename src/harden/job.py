@@ -1,6 +1,6 @@
 """One ``harden image`` run, start to finish: read → merge → plan/apply stages → write layer → verify → sinks →
 reports. Everything happens inside one Workspace, removed on success, failure and interrupt; outputs and tags are
-published only after verification passed, each atomically."""
+published only after verification passed, all of them or none."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harden import __version__
-from harden.errors import UnsupportedImage, UsageError, VerificationFailed
+from harden.errors import InputError, UnsupportedImage, UsageError, VerificationFailed
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
 from harden.image.source_guard import refuse_writes_into_sources
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from harden.api import HardenResult
     from harden.image.model import Image
     from harden.image.reference import ImageRef
+    from harden.image.space import SizeLimit
     from harden.image.writer import WrittenLayer
     from harden.policy import Policy
     from harden.verify.result import VerificationReport
@@ -45,18 +46,20 @@ class Loaded:
 
 
 def load_and_merge(reference: str, workspace: Path, blobs: BlobStore, progress: ProgressReporter,
-                   *, sanitize: bool = False) -> Loaded:
+                   *, sanitize: bool = False, size_limit: SizeLimit | None = None) -> Loaded:
     from harden.image.config_check import check_config
     from harden.image.merge import merge_layers
     from harden.image.reference import parse_reference
     from harden.image.sources import open_image
+    from harden.image.space import limit_for
 
     ref = parse_reference(reference)
     progress.phase(f"read {reference}")
-    image = open_image(ref, workspace)
+    limit = limit_for(size_limit, workspace)  # None: the default, from the workspace's free space
+    image = open_image(ref, workspace, limit=limit)
     check_config(image.config, reference)
     progress.phase(f"merge {len(image.layers)} layers")
-    merged = merge_layers(image.layers, blobs, sanitize=sanitize)
+    merged = merge_layers(image.layers, blobs, sanitize=sanitize, limit=limit)
     return Loaded(ref, image, merged.rootfs, tuple(merged.dropped))
 
 
@@ -73,6 +76,7 @@ class HardenJob:
     runner: str
     jobs: int
     progress: ProgressReporter | None = None
+    size_limit: SizeLimit | None = None
     _loaded_engine_image: str | None = field(default=None, init=False)
 
     def execute(self) -> HardenResult:
@@ -91,9 +95,10 @@ class HardenJob:
                            if source_ref.transport == "daemon" else None)
         report_dir = self.report_dir or default_report_dir(self.source)
         refuse_writes_into_sources([source_ref], output_refs, None if self.dry_run else report_dir)
-        missing = [ref.text for ref in output_refs if ref.path is not None and not ref.path.parent.is_dir()]
-        if missing and not self.dry_run:
-            raise UsageError("the folder of an --output does not exist", details=missing)
+        if not self.dry_run:
+            from harden.image.sinks import check_outputs
+
+            check_outputs(output_refs)  # before any work: a run publishes every output or none
         if tag is not None and source_ref.transport != "daemon" and not self.dry_run:
             from harden.engine import connect
 
@@ -102,7 +107,8 @@ class HardenJob:
 
         with Workspace() as ws, self._no_engine_image_left_on_failure():
             blobs = BlobStore(ws.path / "blobs")
-            loaded = load_and_merge(self.source, ws.path, blobs, progress, sanitize=self.sanitize)
+            loaded = load_and_merge(self.source, ws.path, blobs, progress, sanitize=self.sanitize,
+                                    size_limit=self.size_limit)
             if self.verify and self.policy.verify.enabled and not self.dry_run:
                 require_python(loaded, blobs)
             stages = _enabled_stages(self.policy)
@@ -223,25 +229,41 @@ class HardenJob:
         self._loaded_engine_image = None
 
     def _publish(self, archive: Path, output_refs: list[ImageRef], tag: str | None) -> tuple[list[str], str | None]:
+        """Every output, then the tag, or nothing: the outputs are staged (written beside their destinations)
+        first, then committed together; the tag comes last, and a failure at any point (Ctrl-C included)
+        takes back what was already in place."""
+        from harden.atomic import Publication
         from harden.image.sinks import write_output
         from harden.image.sinks.daemon import tag_image
 
         image_id = None
         if tag is not None:  # loaded untagged first: an engine failing here leaves no file output behind
             image_id = self._loaded_engine_image or self._load_into_engine(archive)
-        written: list[str] = []
         try:
-            for ref in output_refs:
-                write_output(ref, archive, tag_name=tag)
-                written.append(ref.text)
-            if tag is not None and image_id is not None:
-                tag_image(image_id, tag)  # last: a tag only ever names a complete, published run
-                written.append(tag)
+            with Publication() as publication:
+                for ref in output_refs:
+                    with _environment_errors(f"cannot write --output {ref.text}"):
+                        write_output(ref, archive, tag_name=tag, publication=publication)
+                with _environment_errors("cannot publish the outputs"):
+                    publication.commit()
+                if tag is not None and image_id is not None:
+                    tag_image(image_id, tag)  # last: a tag only ever names a complete, published run
         except BaseException:
             self._forget_engine_image()
             raise
         self._loaded_engine_image = None
+        written = [ref.text for ref in output_refs] + ([tag] if tag is not None and image_id is not None else [])
         return written, image_id
+
+
+@contextlib.contextmanager
+def _environment_errors(what: str) -> Iterator[None]:
+    """A full, read-only or failing disk is the environment's fault (exit 3), not a bug in harden (exit 4)."""
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise InputError(f"{what}: {exc.strerror or exc}{where}") from exc
 
 
 def require_python(loaded: Loaded, blobs: BlobStore) -> None:
@@ -292,7 +314,8 @@ def deliberate_removals(policy: Policy) -> tuple[str, ...]:
 
 
 def verify_references(original: str, hardened: str, *, policy: Policy, report_dir: Path | None, runner: str,
-                      jobs: int, progress: ProgressReporter | None) -> VerificationReport:
+                      jobs: int, progress: ProgressReporter | None,
+                      size_limit: SizeLimit | None = None) -> VerificationReport:
     from harden.image.reference import parse_reference
     from harden.image.workspace import Workspace
     from harden.verify.api import VerifyTarget, verify
@@ -301,8 +324,8 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
     progress = progress or SilentProgress()
     with Workspace() as ws:
         blobs = BlobStore(ws.path / "blobs")
-        before = load_and_merge(original, ws.path / "original", blobs, progress)
-        after = load_and_merge(hardened, ws.path / "hardened", blobs, progress)
+        before = load_and_merge(original, ws.path / "original", blobs, progress, size_limit=size_limit)
+        after = load_and_merge(hardened, ws.path / "hardened", blobs, progress, size_limit=size_limit)
         progress.phase("verify")
         report = verify(
             VerifyTarget("original", before.image.config, before.rootfs, blobs,

@@ -15,13 +15,15 @@ class ProgressReporter:
             enabled = self._stream.isatty() and not os.environ.get("CI")
         self.enabled = enabled
         self._phase = ""
+        self.last_phase = ""
+        """The step begun last, kept after ``close`` (an error says what it stopped)."""
         self._started = time.monotonic()
         self._last_draw = 0.0
 
     def phase(self, name: str) -> None:
         """A new step begins (``merge layers``, ``strip-debug`` …)."""
         self._finish_line()
-        self._phase = name
+        self._phase = self.last_phase = name
         self._started = time.monotonic()
         self._draw(f"{name} …")
 

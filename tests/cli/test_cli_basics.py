@@ -27,7 +27,7 @@ def test_help_lists_every_command_and_the_exit_codes(flag: str) -> None:
     for command in ("image", "policy", "report", "verify"):
         assert f"  {command} " in result.stdout
     text = " ".join(result.stdout.split())
-    for code in ("0 ok", "1 findings", "2 usage", "3 input or environment", "4 internal error",
+    for code in ("0 ok", "1 findings", "2 usage", "3 input or environment", "disk full", "4 internal error",
                  "130 interrupted", "143 terminated"):
         assert code in text
 
@@ -52,6 +52,9 @@ def test_every_subcommand_has_help(command: list[str]) -> None:
     (["report", "x:1", "--fail-on", "maybe"], "Invalid value for '--fail-on'"),
     (["policy", "show", "default", "--format", "yaml"], "Invalid value for '--format'"),
     (["policy", "validate"], "Missing argument 'PATH'"),
+    (["image", "x:1", "--max-image-size", "12Q"], "Invalid value for '--max-image-size': '12Q' is not a size"),
+    (["report", "x:1", "--max-image-size", "-5"], "Invalid value for '--max-image-size'"),
+    (["verify", "a:1", "b:1", "--max-image-size", "0"], "Invalid value for '--max-image-size'"),
 ])
 def test_bad_usage_exits_2(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, args, prog_name="harden")

@@ -8,7 +8,7 @@ import click
 
 from harden import api
 from harden.cli.format import print_plan, print_summary
-from harden.progress import ProgressReporter
+from harden.cli.options import command_progress, max_image_size
 from harden.report.text import human_bytes
 
 
@@ -30,6 +30,7 @@ from harden.report.text import human_bytes
 @click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error", show_default=True,
               help="Exit 1 when the hardened image still has findings at or above this severity "
                    "(the image is written all the same; verification failures always exit 1 and write nothing).")
+@max_image_size
 def image(
     source: str,
     policy_name: str | None,
@@ -42,12 +43,13 @@ def image(
     runner: str,
     jobs: int,
     fail_on: str,
+    max_image_bytes: int | None,
 ) -> None:
     """Harden SOURCE (an engine image name, docker-archive:PATH, oci-archive:PATH or oci:DIR).
 
     The source is never changed. The result is tagged/written only after verification passed.
     """
-    progress = ProgressReporter()
+    progress = command_progress()
     try:
         result = api.harden_image(
             source,
@@ -62,6 +64,7 @@ def image(
             jobs=jobs,
             fail_on=fail_on,
             progress=progress,
+            max_image_bytes=max_image_bytes,
         )
     finally:
         progress.close()

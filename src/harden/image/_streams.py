@@ -213,6 +213,39 @@ class _Adapter(io.RawIOBase):
         super().close()
 
 
+class MeteredReader(io.RawIOBase):
+    """Reads ``inner`` (not closed here) and reports the size of every read to ``charge`` before handing the
+    bytes on; ``charge`` raises to stop the stream (a size limit), so bytes past it are never handed on."""
+
+    def __init__(self, inner: IO[bytes], charge: Callable[[int], None]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._charge = charge
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()  # in CHUNK-sized reads, each one charged
+        data = self._inner.read(size)
+        if data:
+            self._charge(len(data))
+        return data
+
+    def readall(self) -> bytes:
+        parts = []
+        while data := self.read(CHUNK):
+            parts.append(data)
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
 class HashingWriter:
     """A write-only file wrapper that computes sha256 and size of everything written through it."""
 

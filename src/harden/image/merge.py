@@ -7,6 +7,11 @@ stored (in the BlobStore); everything else is metadata. A layer that lies uncomp
 (``Layer.region``) is not streamed but seeked through: its winning files are hashed where they are and kept
 by reference (nothing is copied) while a background thread reads the layer once more to check its diff_id.
 
+With a ``SizeLimit``, the uncompressed bytes of the layers are counted as they are read (a layer on disk counts
+its whole size up front; a sparse entry counts its expanded size) and the merge stops with ImageTooLarge at the
+read that crosses the limit, before those bytes are stored. A regular entry whose declared size alone is more
+than what is left fails before any of it is read.
+
 Unsafe entries — absolute names, ``..`` components, entries whose parent is a symlink (or not a directory) in
 the merged tree, hardlinks to absolute, ``..`` or missing targets — are refused together in one UnsafeLayer
 naming each of them, or, with ``sanitize=True``, dropped and returned in ``MergeResult.dropped``.
@@ -27,12 +32,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import IO, Literal
+from typing import IO, Literal, cast
 
 from harden.errors import BadArchive, UnsafeLayer
-from harden.image._streams import CHUNK, drain, forget_members
+from harden.image._streams import CHUNK, MeteredReader, drain, forget_members
 from harden.image.blobs import BlobStore, FileIdentity, RegionSource
 from harden.image.model import EntryType, FileEntry, FileRegion, Layer, Rootfs
+from harden.image.space import ImageBudget, LayerMeter, SizeLimit
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +72,12 @@ class MergeResult:
     dropped: tuple[DroppedEntry, ...] = ()
 
 
-def merge_layers(layers: Sequence[Layer], blobs: BlobStore, *, sanitize: bool = False) -> MergeResult:
-    """Merge ``layers`` (oldest first, as in the config) into one Rootfs; contents go into ``blobs``."""
-    merger = _Merger(blobs)
+def merge_layers(
+    layers: Sequence[Layer], blobs: BlobStore, *, sanitize: bool = False, limit: SizeLimit | None = None
+) -> MergeResult:
+    """Merge ``layers`` (oldest first, as in the config) into one Rootfs; contents go into ``blobs``. The
+    layers may expand to at most ``limit`` uncompressed bytes in all (None: no limit)."""
+    merger = _Merger(blobs, limit)
     for index in range(len(layers) - 1, -1, -1):
         merger.merge_layer(layers[index], index)
     return merger.finish(sanitize=sanitize)
@@ -164,8 +173,10 @@ class _LayerState:
 
 
 class _Merger:
-    def __init__(self, blobs: BlobStore) -> None:
+    def __init__(self, blobs: BlobStore, limit: SizeLimit | None = None) -> None:
         self.blobs = blobs
+        self.limit = limit
+        self.budget = ImageBudget(limit)
         self.entries: dict[PurePosixPath, FileEntry] = {}
         self.origin: dict[PurePosixPath, int] = {}
         self.whited: set[PurePosixPath] = set()
@@ -196,7 +207,8 @@ class _Merger:
     # -- one layer ---------------------------------------------------------------------------------------
     def merge_layer(self, layer: Layer, index: int) -> None:
         state = _LayerState(index)
-        with _reading(layer, index, self.blobs) as (members, content):
+        meter = self.budget.layer(index, layer.diff_id, layer.size)
+        with _reading(layer, index, self.blobs, meter) as (members, content):
             self._content = content
             for member in members:
                 self._member(member, state)
@@ -326,8 +338,10 @@ class _Merger:
     def _refetch(self, layer: Layer, state: _LayerState) -> None:
         """Second pass over a layer for hardlinked files whose own path was hidden (so not stored)."""
         wanted = dict(state.refetch)
+        # a second read of a layer the image's budget already counted: held to the limit on its own
+        meter = ImageBudget(self.limit).layer(state.index, layer.diff_id, layer.size)
         try:
-            with _reading(layer, state.index, self.blobs, check=False) as (members, content):
+            with _reading(layer, state.index, self.blobs, meter, check=False) as (members, content):
                 for member in members:
                     path = normalize_name(member.name)
                     if isinstance(path, PurePosixPath) and path in wanted and member.isreg():
@@ -432,25 +446,28 @@ def _no_content(member: tarfile.TarInfo) -> tuple[str, int]:
 
 @contextmanager
 def _reading(
-    layer: Layer, index: int, blobs: BlobStore, *, check: bool = True
+    layer: Layer, index: int, blobs: BlobStore, meter: LayerMeter, *, check: bool = True
 ) -> Iterator[tuple[Iterator[tarfile.TarInfo], Content]]:
     """The members of one layer and how to store a member's content, for one pass.
 
     A layer on disk is seeked through and its contents referenced (its diff_id checked in the background
     unless ``check`` is False); any other layer is streamed once (checked at its end) and contents copied.
     A tar that cannot be read is a BadArchive; so is a diff_id that does not match, after the pass.
+    ``meter`` counts the uncompressed bytes: every read of a streamed layer, a layer on disk whole, up front.
     """
     what = f"layer {index} ({layer.diff_id})"
     if layer.region is None:
         stream = layer.open()
         try:
-            with _tar(stream, "r|", what) as tar:
-                yield _members(tar, what), _copying(blobs, tar, what)
+            metered = cast(IO[bytes], MeteredReader(stream, meter.charge))
+            with _tar(metered, "r|", what) as tar:
+                yield _members(tar, what, meter=meter), _copying(blobs, tar, what, meter)
             if check:
-                drain(stream)
+                drain(metered)  # to the very end: bytes after the tar's end count too
         finally:
             stream.close()
         return
+    meter.charge(layer.region.size)
     checker = _BackgroundDrain(layer.open()) if check else None
     listed: list[ListedMember] | None = [] if check else None
     try:
@@ -459,7 +476,7 @@ def _reading(
                 source.reader(layer.region.offset, layer.region.size), buffer_size=HEADER_BUFFER
             )
             with _tar(reader, "r:", what) as tar:
-                yield _members(tar, what, listed), _referencing(source, layer.region, tar, blobs, what)
+                yield _members(tar, what, listed), _referencing(source, layer.region, tar, blobs, what, meter)
             identity = source.identity
     except BaseException:
         if checker is not None:
@@ -480,19 +497,28 @@ def _tar(stream: IO[bytes], mode: Literal["r|", "r:"], what: str) -> Iterator[ta
         raise BadArchive(f"{what}: not a readable tar stream ({exc})") from exc
 
 
-def _members(tar: tarfile.TarFile, what: str, listed: list[ListedMember] | None = None) -> Iterator[tarfile.TarInfo]:
+def _members(
+    tar: tarfile.TarFile, what: str, listed: list[ListedMember] | None = None, *, meter: LayerMeter | None = None
+) -> Iterator[tarfile.TarInfo]:
+    """The members, in order; with ``meter`` (a streamed layer), a regular member whose declared size is more
+    than the limit has left fails here, before its content is read (sparse ones: when they are expanded)."""
     try:
         while (member := tar.next()) is not None:
             forget_members(tar)
             if listed is not None:
                 listed.append(ListedMember(member.name, member.isdir(), member.isreg(), member.size))
+            if meter is not None and member.isreg() and member.sparse is None:
+                meter.check_entry(member.name, member.size, starts_at=member.offset_data)
             yield member
     except tarfile.TarError as exc:
         raise BadArchive(f"{what}: not a readable tar stream ({exc})") from exc
 
 
-def _copying(blobs: BlobStore, tar: tarfile.TarFile, what: str) -> Content:
+def _copying(blobs: BlobStore, tar: tarfile.TarFile, what: str, meter: LayerMeter) -> Content:
     def content(member: tarfile.TarInfo) -> tuple[str, int]:
+        if member.sparse is not None:  # expanded from a map: its holes are bytes that no read counts
+            meter.check_entry(member.name, member.size)
+            meter.charge(member.size)
         stream = tar.extractfile(member)
         if stream is None:
             raise BadArchive(f"{what}: cannot read {member.name}")
@@ -502,11 +528,11 @@ def _copying(blobs: BlobStore, tar: tarfile.TarFile, what: str) -> Content:
 
 
 def _referencing(
-    source: RegionSource, region: FileRegion, tar: tarfile.TarFile, blobs: BlobStore, what: str
+    source: RegionSource, region: FileRegion, tar: tarfile.TarFile, blobs: BlobStore, what: str, meter: LayerMeter
 ) -> Content:
     def content(member: tarfile.TarInfo) -> tuple[str, int]:
         if member.sparse is not None:  # stored in pieces: expand it through tarfile, into the store
-            return _copying(blobs, tar, what)(member)
+            return _copying(blobs, tar, what, meter)(member)
         if member.offset_data + member.size > region.size:
             raise BadArchive(f"{what}: {member.name} runs past the end of the layer")
         return source.put(region.offset + member.offset_data, member.size)

@@ -1,5 +1,6 @@
 """The source image is never changed: outputs and report directories that would write into it (or replace
-it) are refused before any work, as are two outputs to the same path (the second would silently win)."""
+it) are refused before any work, as are two outputs to the same path (the second would silently win) or one
+inside the other."""
 
 from __future__ import annotations
 
@@ -33,16 +34,20 @@ def refuse_writes_into_sources(
     sources: Sequence[ImageRef], outputs: Sequence[ImageRef] = (), report_dir: Path | None = None
 ) -> None:
     """UsageError naming every ``--output`` that would overwrite (or write into, or replace a directory
-    holding) one of ``sources``, every ``--report-dir`` inside one, and outputs sharing a path."""
+    holding) one of ``sources``, every ``--report-dir`` inside one, and outputs sharing a path (or nested)."""
     problems: list[str] = []
+    conflicts: list[str] = []
     seen: dict[Path, str] = {}
     for ref in outputs:
         if ref.path is None:
             continue
         real = _real(ref.path)
-        if real in seen:
-            problems.append(f"--output {ref.text} writes the same path as --output {seen[real]}")
-        seen[real] = ref.text
+        for other, text in seen.items():
+            if real == other:
+                conflicts.append(f"--output {ref.text} writes the same path as --output {text}")
+            elif other in real.parents or real in other.parents:
+                conflicts.append(f"--output {ref.text} and --output {text} are inside one another")
+        seen.setdefault(real, ref.text)
     for source in sources:
         if source.path is None:
             continue
@@ -53,6 +58,7 @@ def refuse_writes_into_sources(
             reports = _real(report_dir)
             if _same(reports, src) or src in reports.parents:
                 problems.append(f"--report-dir {report_dir} is inside the source {source.text}")
+    problems += conflicts  # after the source's: the first details shown are the most serious
     if problems:
         raise UsageError("refusing to write into the source image, which harden never changes"
                          if any("source" in p for p in problems) else "conflicting outputs", details=problems)

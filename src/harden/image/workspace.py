@@ -7,6 +7,7 @@ the main thread so that every ``finally`` and ``with`` runs; the previous handle
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -53,7 +54,7 @@ class Workspace:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def __enter__(self) -> Workspace:
-        base = self._base or Path(os.environ.get(ENV_WORKDIR) or tempfile.gettempdir())
+        base = self._base or workspace_base()
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, _raise_terminated)
             self._installed = True
@@ -78,6 +79,8 @@ class Workspace:
                     self._root = None  # someone else's: never cleaned by this workspace
         except OSError as exc:
             self._root = None
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise  # a full disk, which the CLI reports as such
             raise UsageError(f"cannot create a workspace under {base}: {exc.strerror or exc}") from exc
 
     def __exit__(
@@ -132,6 +135,11 @@ class Workspace:
         fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.path)
         os.close(fd)
         return Path(name)
+
+
+def workspace_base() -> Path:
+    """Where workspaces go: ``$HARDEN_WORKDIR``, else the system temp directory."""
+    return Path(os.environ.get(ENV_WORKDIR) or tempfile.gettempdir())
 
 
 def remove_tree(root: Path) -> None:

@@ -31,6 +31,7 @@ from harden.report.sarif import render_sarif
 from harden.report.sbom import cyclonedx, sbom_diff
 
 if TYPE_CHECKING:
+    from harden.image.space import SizeLimit
     from harden.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -210,9 +211,11 @@ def default_report_dir(reference: str) -> Path:
 
 
 def review_image(reference: str, *, policy: PolicyLike | None = None, report_dir: Path | None = None,
-                 progress: ProgressReporter | None = None, sanitize: bool = False) -> WrittenReports:
+                 progress: ProgressReporter | None = None, sanitize: bool = False,
+                 size_limit: SizeLimit | None = None) -> WrittenReports:
     """Load and merge ``reference`` in a workspace and write its security review; changes nothing.
-    ``sanitize`` drops unsafe layer entries (listed in the report) instead of refusing the image."""
+    ``sanitize`` drops unsafe layer entries (listed in the report) instead of refusing the image;
+    ``size_limit`` bounds its uncompressed size (None: the default, from the workspace's free space)."""
     from harden.image.workspace import Workspace
     from harden.job import load_and_merge
     from harden.progress import SilentProgress
@@ -225,7 +228,7 @@ def review_image(reference: str, *, policy: PolicyLike | None = None, report_dir
     refuse_writes_into_sources([parse_reference(reference)], report_dir=target)
     with Workspace() as ws:
         blobs = BlobStore(ws.path / "blobs")
-        loaded = load_and_merge(reference, ws.path, blobs, progress, sanitize=sanitize)
+        loaded = load_and_merge(reference, ws.path, blobs, progress, sanitize=sanitize, size_limit=size_limit)
         progress.phase("review")
         reports = write_review_reports(target, source=reference, source_image=loaded.image,
                                        rootfs=loaded.rootfs, blobs=blobs, policy=policy,

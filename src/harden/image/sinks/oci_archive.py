@@ -1,11 +1,12 @@
-"""``oci-archive:PATH[:REF]`` — an OCI layout packed in a deterministic tar, written atomically."""
+"""``oci-archive:PATH[:REF]`` — an OCI layout packed in a deterministic tar, written atomically (or staged in a
+caller's ``Publication``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from harden.atomic import atomic_file, scratch_dir
+from harden.atomic import Publication, joined, scratch_dir
 from harden.image.model import ImageConfig
 from harden.image.sinks._layers import LayerBlob
 from harden.image.sinks._tarball import DeterministicTar
@@ -19,9 +20,14 @@ def write_oci_archive(
     *,
     ref_name: str | None = None,
     compress: bool = True,
+    publication: Publication | None = None,
 ) -> Path:
-    with atomic_file(dest) as tmp, scratch_dir(tmp.parent, f".{dest.name}.", ".layout") as staging:
-        build_layout(config, layers, staging, ref_name=ref_name, compress=compress)
-        with DeterministicTar(tmp) as tar:
-            tar.add_tree(staging)
+    """Write an oci-archive at ``dest``; with ``publication``, only staged in it (``dest`` changes when the
+    publication commits)."""
+    with joined(publication) as staging:
+        tmp = staging.stage_file(dest)
+        with scratch_dir(tmp.parent, f".{dest.name}.", ".layout") as layout:
+            build_layout(config, layers, layout, ref_name=ref_name, compress=compress)
+            with DeterministicTar(tmp) as tar:
+                tar.add_tree(layout)
     return dest

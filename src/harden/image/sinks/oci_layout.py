@@ -2,7 +2,8 @@
 
 Layers are gzip-compressed deterministically (no file name, mtime 0, fixed level) unless ``compress=False``;
 the manifest and index are canonical JSON, so the same image gives the same digests. ``REF`` becomes the
-``org.opencontainers.image.ref.name`` annotation. Written into a temp dir and moved into place at the end.
+``org.opencontainers.image.ref.name`` annotation. Written into a temp dir and moved into place at the end (or
+staged in a caller's ``Publication``, moved into place when it commits).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, cast
 
-from harden.atomic import atomic_dir
+from harden.atomic import Publication, joined
 from harden.image._streams import CHUNK, HashingWriter
 from harden.image.model import ImageConfig
 from harden.image.sinks._layers import LayerBlob, check_layers
@@ -115,8 +116,10 @@ def write_oci_layout(
     *,
     ref_name: str | None = None,
     compress: bool = True,
+    publication: Publication | None = None,
 ) -> Path:
-    """Write an OCI layout at ``dest`` (replacing an earlier layout there, never anything else)."""
-    with atomic_dir(dest) as tmp:
-        build_layout(config, layers, tmp, ref_name=ref_name, compress=compress)
+    """Write an OCI layout at ``dest`` (replacing an earlier layout there, never anything else); with
+    ``publication``, only staged in it."""
+    with joined(publication) as staging:
+        build_layout(config, layers, staging.stage_dir(dest), ref_name=ref_name, compress=compress)
     return dest

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
@@ -28,6 +27,7 @@ from harden.image._streams import (
     sniff_compression,
 )
 from harden.image.model import FileRegion
+from harden.image.space import SizeLimit, limited_chunks
 
 MAX_JSON = 64 << 20
 """Manifests, indexes and configs above this size are refused rather than read into memory."""
@@ -87,8 +87,9 @@ class TarArchive:
         self._index()
 
     @classmethod
-    def open(cls, path: Path, workspace: Path, description: str) -> TarArchive:
-        """Index ``path``; a compressed one (``docker save | gzip``) is decompressed into ``workspace``."""
+    def open(cls, path: Path, workspace: Path, description: str, *, limit: SizeLimit | None = None) -> TarArchive:
+        """Index ``path``; a compressed one (``docker save | gzip``) is decompressed into ``workspace``, stopping
+        with ImageTooLarge at the chunk that would take it past ``limit``."""
         if not path.exists():
             raise ImageNotFound(f"{description}: {path} does not exist")
         if not path.is_file():
@@ -102,7 +103,8 @@ class TarArchive:
             with os.fdopen(fd, "wb") as out, path.open("rb") as raw:
                 stream = VerifyingReader(decompressor(raw, compression, description), None, description)
                 with io.BufferedReader(stream, buffer_size=CHUNK) as source:
-                    shutil.copyfileobj(source, out, CHUNK)
+                    for chunk in limited_chunks(_chunks(source), description, limit, path.stat().st_size):
+                        out.write(chunk)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -179,6 +181,11 @@ class TarArchive:
     def region(self, name: str) -> FileRegion:
         member = self._member(name)
         return FileRegion(self.path, member.offset, member.size)
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
 
 
 def _collapse(name: str) -> str | None:

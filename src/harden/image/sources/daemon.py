@@ -21,14 +21,16 @@ from harden.image.model import Image
 from harden.image.reference import ImageRef
 from harden.image.sources._archive import TarArchive
 from harden.image.sources.docker_archive import read_docker_archive
+from harden.image.space import SizeLimit, limited_chunks
 
 SAVE_CHUNK = 4 << 20
 SAVE_QUEUE = 4
 """Chunks received but not yet written, at most (memory: SAVE_QUEUE * SAVE_CHUNK)."""
 
 
-def open_image(ref: ImageRef, workspace: Path, *, client: Any = None) -> Image:
-    """Save ``ref.name`` from the engine into ``workspace`` and read it (``client`` defaults to connect())."""
+def open_image(ref: ImageRef, workspace: Path, *, client: Any = None, limit: SizeLimit | None = None) -> Image:
+    """Save ``ref.name`` from the engine into ``workspace`` and read it (``client`` defaults to connect());
+    a save stream longer than ``limit`` stops with ImageTooLarge."""
     if ref.name is None:
         raise UsageError("engine reference without a name")
     if client is None:
@@ -42,7 +44,8 @@ def open_image(ref: ImageRef, workspace: Path, *, client: Any = None) -> Image:
         fd, tmp = tempfile.mkstemp(dir=workspace, prefix="engine-save-", suffix=".tar")
         try:
             with os.fdopen(fd, "wb") as out:
-                write_while_receiving(engine_image.save(chunk_size=SAVE_CHUNK, named=False), out)
+                chunks = engine_image.save(chunk_size=SAVE_CHUNK, named=False)
+                write_while_receiving(limited_chunks(chunks, f"engine image {name} (its save stream)", limit), out)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

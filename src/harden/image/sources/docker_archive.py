@@ -23,13 +23,14 @@ from harden.image.sources._common import (
     parse_config,
     verify_bytes,
 )
+from harden.image.space import SizeLimit
 
 
-def open_image(ref: ImageRef, workspace: Path) -> Image:
+def open_image(ref: ImageRef, workspace: Path, *, limit: SizeLimit | None = None) -> Image:
     if ref.path is None:
         raise UsageError(f"{ref}: missing path")
     where = f"docker-archive {ref.path}"
-    archive = TarArchive.open(ref.path, workspace, where)
+    archive = TarArchive.open(ref.path, workspace, where, limit=limit)
     return read_docker_archive(archive, selector=ref.name, index=ref.index, reference=str(ref))
 
 
