@@ -251,7 +251,28 @@ def test_a_properly_hardened_image_passes(images: Images, tmp_path: Path) -> Non
     assert venv.removed_deliberately == ("tinyinstaller",)
     assert report.startup is not None and report.startup.ratio is not None
     assert [s.passed for s in report.smoke] == [True]
+    assert len(report.clean_starts) >= 2 and all(s.failure() is None for s in report.clean_starts)
     assert not list(tmp_path.iterdir())  # the materialized root filesystems are gone
+
+
+@needs_bwrap
+def test_a_pth_file_left_importing_a_removed_module_fails_the_bare_start(images: Images, tmp_path: Path) -> None:
+    """What remove-installers once left on Debian: distutils-precedence.pth without _distutils_hack. Python only
+    prints the error and carries on, so no import fails; the bare start catches it."""
+    pth = SITE / "orphan-precedence.pth"
+    orphaned = images.good.with_changes(put={pth: put_file(
+        images.blobs, pth, b"import os; __import__('_hack_that_was_removed').add_shim();\n")})
+    report = verify(
+        target("original", images.original, images.original_config, images.blobs),
+        target("hardened", orphaned, images.hardened_config, images.blobs),
+        QUICK, runner="sandbox", workdir=tmp_path, interpreters=[VENV_PYTHON],
+    )
+    [start] = report.clean_starts
+    assert start.exit_before == 0 and start.exit_after == 0
+    assert any("orphan-precedence.pth" in line for line in start.new_stderr)
+    assert any(line.startswith("/opt/venv/bin/python3 prints new errors at start-up: Error processing line 1 of "
+                               "/opt/venv/lib/python3.11/site-packages/orphan-precedence.pth")
+               for line in report.failures())
 
 
 @needs_bwrap

@@ -15,7 +15,7 @@ from harden.report.text import code, plural, table
 TOP = 20
 _KNOWN = frozenset({
     "schema_version", "ok", "skipped", "original", "hardened", "runner", "interpreters", "failures",
-    "imports", "metadata", "smoke", "assertions", "startup", "problems", "notes",
+    "imports", "metadata", "smoke", "assertions", "startup", "clean_starts", "problems", "notes",
 })
 
 
@@ -30,7 +30,7 @@ def verification_lines(verification: Mapping[str, Any], verdict: str) -> list[st
         lines += [f"- {c(failure, 300)}" for failure in verification["failures"][:50]]
         if len(verification["failures"]) > 50:
             lines.append(f"- … {len(verification['failures']) - 50} more in report.json")
-    for render in (_imports, _metadata, _smoke, _assertions, _startup, _notes, _unknown):
+    for render in (_imports, _metadata, _smoke, _assertions, _startup, _clean_starts, _notes, _unknown):
         block = render(details)
         if block:
             lines += ["", *block]
@@ -114,6 +114,20 @@ def _startup(details: Mapping[str, Any]) -> list[str]:
     if startup.get("error"):
         text += f" Error: {c(startup['error'], 200)}"
     return ["### Startup cost", "", text]
+
+
+def _clean_starts(details: Mapping[str, Any]) -> list[str]:
+    starts: Sequence[Mapping[str, Any]] = details.get("clean_starts") or ()
+    if not starts:
+        return []
+    broken = [start for start in starts if start.get("failure")]
+    if not broken:
+        return ["### Bare start", "",
+                f"`python -c pass` starts as cleanly as in the original with "
+                f"{', '.join(code(s.get('interpreter', '')) for s in starts)}: no new stderr, same exit code."]
+    rows = [[code(s.get("interpreter", "")), str(s.get("exit_before")), str(s.get("exit_after")),
+             c(" | ".join(s.get("new_stderr") or ()) or "-", 200)] for s in broken]
+    return ["### Bare start", "", *table(["interpreter", "exit before", "exit after", "new stderr"], rows)]
 
 
 def _notes(details: Mapping[str, Any]) -> list[str]:

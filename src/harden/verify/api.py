@@ -24,6 +24,7 @@ from harden.verify.assertions import hardening_assertions
 from harden.verify.diff import diff_imports, diff_metadata, excused_modules
 from harden.verify.probes import Probe, ProbeFailed
 from harden.verify.result import (
+    CleanStart,
     ImportDiff,
     MetadataDiff,
     OutcomeKind,
@@ -259,6 +260,7 @@ class _Session:
             smoke=self._smoke(primary, present),
             assertions=self._assertions(primary, present),
             startup=self._startup(primary, present),
+            clean_starts=tuple(self._clean_start(i) for i in present),
             problems=tuple(self.problems),
             notes=tuple(self.notes),
         )
@@ -327,6 +329,14 @@ class _Session:
             except ProbeFailed as exc:
                 why = exc.one_line()
         return hardening_assertions(self.hardened.rootfs, after, before, why_no_facts=why)
+
+    def _clean_start(self, interpreter: PurePosixPath) -> CleanStart:
+        before = self.probe("original", interpreter).bare_start()
+        after = self.probe("hardened", interpreter).bare_start()
+        seen = {line.strip() for line in before.stderr.splitlines()}
+        new = tuple(dict.fromkeys(line.strip() for line in after.stderr.splitlines()
+                                  if line.strip() and line.strip() not in seen))
+        return CleanStart("/" + str(interpreter), before.exit_code, after.exit_code, new)
 
     def _startup(self, primary: PurePosixPath | None, present: Sequence[PurePosixPath]) -> StartupCost | None:
         modules = tuple(self.settings.startup_modules)

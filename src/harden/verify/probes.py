@@ -153,6 +153,10 @@ class Probe:
         document: Mapping[str, Any] = self._document("assert", ["assert"], timeout=120, writable=True)
         return document
 
+    def bare_start(self) -> RunResult:
+        """``python -c pass``, as the image runs it: site, ``.pth`` files and ``sitecustomize`` included."""
+        return self.runner.run([self.interpreter, "-c", "pass"], timeout=120)
+
     def startup(self, modules: Sequence[str], runs: int) -> Startup:
         args = ["startup", str(runs), *modules]
         document = self._document("startup", args, timeout=600 * max(1, runs) + 60)

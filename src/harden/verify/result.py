@@ -227,6 +227,32 @@ class StartupCost:
 
 
 @dataclass(frozen=True, slots=True)
+class CleanStart:
+    """What a bare interpreter start (``python -c pass``) prints and returns in each image. Start-up code the
+    hardening broke (a ``.pth`` file importing a removed module, a missing ``sitecustomize`` dependency) only
+    shows here: Python reports it on stderr and carries on, so no import probe fails."""
+
+    interpreter: str
+    exit_before: int | None
+    exit_after: int | None
+    new_stderr: tuple[str, ...] = ()
+    """stderr lines of the hardened start that the original's start did not print."""
+
+    def failure(self) -> str | None:
+        if self.exit_before == 0 and self.exit_after != 0:
+            how = "timed out" if self.exit_after is None else f"exits {self.exit_after}"
+            return f"{self.interpreter} -c pass {how} in the hardened image (0 in the original)"
+        if self.new_stderr:
+            shown = " | ".join(self.new_stderr[:3])
+            return f"{self.interpreter} prints new errors at start-up: {shown}"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"interpreter": self.interpreter, "exit_before": self.exit_before, "exit_after": self.exit_after,
+                "new_stderr": list(self.new_stderr), "failure": self.failure()}
+
+
+@dataclass(frozen=True, slots=True)
 class VerificationReport:
     original: str
     hardened: str
@@ -238,6 +264,7 @@ class VerificationReport:
     smoke: tuple[SmokeResult, ...] = ()
     assertions: tuple[Assertion, ...] = ()
     startup: StartupCost | None = None
+    clean_starts: tuple[CleanStart, ...] = ()
     problems: tuple[str, ...] = ()
     """Failures that fit nowhere else: an interpreter gone, a probe that could not run at all."""
     skipped: bool = False
@@ -259,6 +286,7 @@ class VerificationReport:
         for meta in self.metadata:
             where = f" [{meta.interpreter}]" if len(self.metadata) > 1 else ""
             lines += [line + where for line in meta.failures()]
+        lines += [reason for start in self.clean_starts if (reason := start.failure())]
         lines += [reason for result in self.smoke if (reason := result.failure())]
         lines += [f"{a.code}: {a.detail or a.title}" for a in self.assertions if not a.passed]
         if not self.imports and not self.problems and not self.skipped:
@@ -297,6 +325,7 @@ class VerificationReport:
             "smoke": [result.to_dict() for result in self.smoke],
             "assertions": [a.to_dict() for a in self.assertions],
             "startup": self.startup.to_dict() if self.startup is not None else None,
+            "clean_starts": [start.to_dict() for start in self.clean_starts],
             "problems": list(self.problems),
             "notes": list(self.notes),
         }
