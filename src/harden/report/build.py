@@ -146,11 +146,18 @@ def _changes(result: PipelineResult | None) -> tuple[list[Any], list[Any], list[
     skipped: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     for record in result.records if result is not None else ():
-        changes.extend({"stage": record.stage, **change.to_dict()} for change in record.changes)
+        changes.extend({"stage": record.stage, **_shown_change(change.to_dict())} for change in record.changes)
         skipped.extend({"stage": record.stage, "path": image_path(s.path), "reason": s.reason}
                        for s in record.skipped)
         notes.extend({"stage": record.stage, "note": note} for note in record.notes)
     return changes, skipped, notes
+
+
+def _shown_change(change: dict[str, Any]) -> dict[str, Any]:
+    """A change's path target as users see it ("/usr/bin/su", like skipped[].path); config keys stay as they are."""
+    if change["action"] != "set-config":
+        change["target"] = image_path(change["target"])
+    return change
 
 
 def _package(component: Component) -> dict[str, Any]:

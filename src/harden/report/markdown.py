@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harden.report.imagefiles import image_path
 from harden.report.markdown_verify import verification_lines
 from harden.report.text import cell as c
 from harden.report.text import code, human_bytes, number, percent, plural, table
@@ -290,7 +289,7 @@ def _changes(report: Mapping[str, Any]) -> list[str]:
     if top:
         lines += ["", f"Top {len(top)} changes by bytes saved:", ""]
         lines += table(["stage", "action", "target", "saved", "reason"],
-                       [[c(ch["stage"]), c(ch["action"]), code(_target(ch), 80),
+                       [[c(ch["stage"]), c(ch["action"]), code(str(ch["target"]), 80),
                          human_bytes(ch["bytes_saved"]), c(ch["reason"], 80)] for ch in top], "lllrl")
     if report["skipped"]:
         kept = plural(len(report["skipped"]), "path")
@@ -300,10 +299,6 @@ def _changes(report: Mapping[str, Any]) -> list[str]:
     for note in report["notes"][:TOP]:
         lines.append(f"- note ({c(note['stage'])}): {c(note['note'], 200)}")
     return lines
-
-
-def _target(change: Mapping[str, Any]) -> str:
-    return str(change["target"]) if change["action"] == "set-config" else image_path(change["target"])
 
 
 def _sbom(report: Mapping[str, Any]) -> list[str]:
