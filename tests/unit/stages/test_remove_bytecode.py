@@ -46,3 +46,19 @@ def test_keep_mode_plans_nothing_but_a_note(image: FakeImage) -> None:
 def test_unknown_mode_is_a_policy_error(image: FakeImage) -> None:
     with pytest.raises(PolicyError, match=r"remove-bytecode\.settings\.mode"):
         RemoveBytecode().plan(image.ctx({"mode": "sometimes"}))
+
+
+def test_the_fast_start_policy_keeps_startup_bytecode_only(image: FakeImage) -> None:
+    from harden.policy import load_policy
+
+    policy = load_policy("spark-k8s-python-deps-fast-start")
+    assert policy.chain == ("default", "spark-k8s-python-deps", "spark-k8s-python-deps-fast-start")
+    venv = "opt/venv/lib/python3.11/site-packages"
+    for module in ("pandas/core/frame", "pyarrow/parquet/core", "sqlalchemy/engine/base", "sklearn/base"):
+        image.file(f"{venv}/{module}.py", "")
+        package, _, name = module.rpartition("/")
+        image.file(f"{venv}/{package}/__pycache__/{name}.cpython-311.pyc", b"\xa7\r\r\n")
+    image.file("usr/lib/python3.11/json/__init__.py", "")
+    image.file("usr/lib/python3.11/json/__pycache__/__init__.cpython-311.pyc", b"\xa7\r\r\n")
+    plan = RemoveBytecode().plan(image.ctx(policy.stages["remove-bytecode"]))
+    assert removed(plan) == {f"{venv}/sqlalchemy/engine/__pycache__", f"{venv}/sklearn/__pycache__"}
