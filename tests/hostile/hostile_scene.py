@@ -207,3 +207,16 @@ def reachable_tmp(scene: Scene) -> Iterator[Scene]:
         leftovers = sorted(p.name for p in folder.iterdir())
         shutil.rmtree(folder)
     assert leftovers == [], f"temp files left behind: {leftovers}"
+
+
+@pytest.fixture
+def scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Scene:
+    """A sealed scene per test (the hostile and CLI suites import this fixture into their conftest)."""
+    return Scene(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def sandbox_scene(scene: Scene) -> Iterator[Scene]:
+    """The scene with a TMPDIR every user can reach (for verification in the sandbox as a non-root uid)."""
+    with reachable_tmp(scene):
+        yield scene

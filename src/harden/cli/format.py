@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from harden.api import HardenResult
-from harden.report.text import human_bytes
+from harden.units import human_bytes
 
 
 def print_summary(result: HardenResult) -> None:

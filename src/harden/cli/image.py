@@ -9,7 +9,7 @@ import click
 from harden import api
 from harden.cli.format import print_plan, print_summary
 from harden.cli.options import command_progress, max_image_size
-from harden.report.text import human_bytes
+from harden.units import human_bytes
 
 
 @click.command()

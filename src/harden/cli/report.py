@@ -8,7 +8,7 @@ import click
 
 from harden import api
 from harden.cli.options import command_progress, max_image_size
-from harden.report.text import human_bytes
+from harden.units import human_bytes
 
 
 @click.command()

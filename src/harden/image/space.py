@@ -27,6 +27,7 @@ from pathlib import Path
 
 from harden.errors import ImageTooLarge, NoSpace, UsageError
 from harden.image.workspace import ENV_WORKDIR, workspace_base
+from harden.units import human_bytes
 
 ENV_MAX_IMAGE_BYTES = "HARDEN_MAX_IMAGE_BYTES"
 DEFAULT_CAP = 64 << 30
@@ -50,15 +51,6 @@ def parse_size(text: str) -> int:
     return size
 
 
-def _size_text(count: int) -> str:
-    """A byte count for one-line messages, in the binary units of the reports (``report.text.human_bytes``,
-    which this layer cannot import)."""
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if count >= 1 << shift:
-            return f"{count / (1 << shift):.1f} {unit}"
-    return f"{count} B"
-
-
 @dataclass(frozen=True, slots=True)
 class SizeLimit:
     """At most ``max_bytes`` uncompressed bytes from one image's layers; ``origin`` says where that came from."""
@@ -69,7 +61,7 @@ class SizeLimit:
     """The default, from the workspace's free space: a larger disk raises it."""
 
     def describe(self) -> str:
-        return f"the {_size_text(self.max_bytes)} limit on an image's uncompressed size ({self.origin})"
+        return f"the {human_bytes(self.max_bytes)} limit on an image's uncompressed size ({self.origin})"
 
     def how_to_raise(self) -> str:
         disk = f", or set {ENV_WORKDIR} to a larger disk" if self.from_free_space else ""
@@ -103,14 +95,14 @@ def limit_for(requested: SizeLimit | None, workspace: Path) -> SizeLimit:
     if from_free >= DEFAULT_CAP:
         return SizeLimit(DEFAULT_CAP, "the default cap")
     where = mount_point(existing)
-    return SizeLimit(max(from_free, 0), f"the default: the {_size_text(free)} free on {where} less a margin", True)
+    return SizeLimit(max(from_free, 0), f"the default: the {human_bytes(free)} free on {where} less a margin", True)
 
 
 def too_large(what: str, expanded: int, compressed: int | None, limit: SizeLimit, *, entry: str = "") -> ImageTooLarge:
     """The one-line error for ``what`` (a layer, an archive) that expanded to ``expanded`` bytes so far."""
-    source = f" from {_size_text(compressed)} compressed" if compressed is not None else ""
+    source = f" from {human_bytes(compressed)} compressed" if compressed is not None else ""
     return ImageTooLarge(
-        f"{what} expanded to {_size_text(expanded)} ({expanded} bytes) so far{source}{entry}: "
+        f"{what} expanded to {human_bytes(expanded)} ({expanded} bytes) so far{source}{entry}: "
         f"over {limit.describe()}; {limit.how_to_raise()}"
     )
 
@@ -153,13 +145,13 @@ class LayerMeter:
         remaining = self._budget.remaining
         needed = size if starts_at is None else starts_at + size - self.expanded
         if remaining is not None and needed > remaining:
-            raise self._error(f", and its entry {name!r} declares {_size_text(size)}")
+            raise self._error(f", and its entry {name!r} declares {human_bytes(size)}")
 
     def _error(self, entry: str = "") -> ImageTooLarge:
         assert self._budget.limit is not None
         before = self._budget.used - self.expanded
         if before:
-            entry = f" (after {_size_text(before)} from the layers read before it){entry}"
+            entry = f" (after {human_bytes(before)} from the layers read before it){entry}"
         return too_large(self._what, self.expanded, self._compressed, self._budget.limit, entry=entry)
 
 
@@ -196,7 +188,7 @@ def no_space_error(exc: OSError, step: str | None = None) -> NoSpace:
         what += f" (step '{step}')"
     existing = _existing(path)
     try:
-        free = _size_text(shutil.disk_usage(existing).free)
+        free = human_bytes(shutil.disk_usage(existing).free)
     except OSError:
         free = "?"
     problem = "disk quota exceeded" if exc.errno == errno.EDQUOT else "no space left"

@@ -10,7 +10,8 @@ from typing import Any
 
 from harden.report.markdown_verify import verification_lines
 from harden.report.text import cell as c
-from harden.report.text import code, human_bytes, number, percent, plural, table
+from harden.report.text import code, number, percent, plural, table
+from harden.units import human_bytes
 
 TOP = 10
 TOP_CHANGES = 20

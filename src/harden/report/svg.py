@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from harden.report.text import human_bytes
+from harden.units import human_bytes
 
 BEFORE = "#8a94a6"
 AFTER = "#2f855a"

@@ -5,19 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 
-def human_bytes(count: int | float | None) -> str:
-    if count is None:
-        return "-"
-    value = float(count)
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{sign}{value:.0f} {unit}" if unit == "B" else f"{sign}{value:.1f} {unit}"
-        value /= 1024
-    return f"{sign}{value:.1f} TiB"  # pragma: no cover - the loop always returns
-
-
 def number(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
