@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -86,3 +87,10 @@ def read_diversions(rootfs: Rootfs, blobs: BlobStore) -> dict[str, Diversion]:
     for index in range(0, len(lines) - 2, 3):
         found[root_relative(lines[index])] = Diversion(root_relative(lines[index + 1]), lines[index + 2].strip())
     return found
+
+
+def where_installed(path: str, package: str, diversions: Mapping[str, Diversion]) -> str:
+    """Where ``package``'s listed ``path`` really lies: where a diversion by another package (or a local one)
+    moved it, else the path itself."""
+    diverted = diversions.get(path)
+    return diverted.to if diverted is not None and diverted.by != package else path

@@ -43,11 +43,16 @@ class PathLookup:
         found = self.rootfs.get(path)
         if found is not None:
             return found
+        real = self.real(path)
+        return None if real is None else self.rootfs.get(real)
+
+    def real(self, path: str) -> PurePosixPath | None:
+        """Root-relative ``path`` with its parent's symlinks followed; None when the parent is not there."""
         parent, _, name = path.rpartition("/")
         if parent not in self._parents:
             self._parents[parent] = self.rootfs.resolve(parent) if parent else ROOT
         real = self._parents[parent]
-        return None if real is None else self.rootfs.get(real / name)
+        return None if real is None else real / name
 
     def is_dir(self, entry: FileEntry) -> bool:
         """A directory, or a symlink standing where a package put one (merged-usr ``bin -> usr/bin``)."""

@@ -175,7 +175,6 @@ class _LayerState:
 class _Merger:
     def __init__(self, blobs: BlobStore, limit: SizeLimit | None = None) -> None:
         self.blobs = blobs
-        self.limit = limit
         self.budget = ImageBudget(limit)
         self.entries: dict[PurePosixPath, FileEntry] = {}
         self.origin: dict[PurePosixPath, int] = {}
@@ -339,7 +338,7 @@ class _Merger:
         """Second pass over a layer for hardlinked files whose own path was hidden (so not stored)."""
         wanted = dict(state.refetch)
         # a second read of a layer the image's budget already counted: held to the limit on its own
-        meter = ImageBudget(self.limit).layer(state.index, layer.diff_id, layer.size)
+        meter = ImageBudget(self.budget.limit).layer(state.index, layer.diff_id, layer.size)
         try:
             with _reading(layer, state.index, self.blobs, meter, check=False) as (members, content):
                 for member in members:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from harden.dpkg.owned import InfoDir, file_list, read_diversions
+from harden.dpkg.owned import InfoDir, file_list, read_diversions, where_installed
+from harden.dpkg.rootfs import PathLookup
 from harden.dpkg.status import read_status, shown, status_sources
 from harden.image.blobs import BlobStore
 from harden.image.model import Rootfs
 
-ROOT = PurePosixPath(".")
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
@@ -48,7 +48,7 @@ class DpkgOwners:
     def __init__(self, rootfs: Rootfs, blobs: BlobStore) -> None:
         self._rootfs = rootfs
         self._blobs = blobs
-        self._parents: dict[str, PurePosixPath | None] = {}
+        self._lookup = PathLookup(rootfs)
         self._by_metadata: dict[PurePosixPath, DpkgOwner] | None = None
 
     def owner(self, metadata_dir: PurePosixPath) -> DpkgOwner | None:
@@ -58,11 +58,7 @@ class DpkgOwners:
 
     def _real(self, listed: str) -> PurePosixPath:
         """``listed`` (root-relative) with its parent's symlinks followed; as written when the parent is gone."""
-        parent, _, name = listed.rpartition("/")
-        if parent not in self._parents:
-            self._parents[parent] = self._rootfs.resolve(parent) if parent else ROOT
-        real = self._parents[parent]
-        return PurePosixPath(listed) if real is None else real / name
+        return self._lookup.real(listed) or PurePosixPath(listed)
 
     def _read(self) -> dict[PurePosixPath, DpkgOwner]:
         rootfs, blobs = self._rootfs, self._blobs
@@ -80,8 +76,7 @@ class DpkgOwners:
                     continue
                 paths: list[PurePosixPath] = []
                 for path in listed.paths:
-                    diverted = diversions.get(path)
-                    paths.append(self._real(diverted.to if diverted and diverted.by != record.package else path))
+                    paths.append(self._real(where_installed(path, record.package, diversions)))
                 metadata_paths = tuple(sorted({self._real(m) for m in metadata}))
                 owner = DpkgOwner(shown(record.package), tuple(dict.fromkeys(paths)), metadata_paths)
                 for meta in metadata_paths:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import ClassVar
 
-from harden.dpkg.owned import Diversion, FileList, InfoDir, file_list, read_diversions
+from harden.dpkg.owned import Diversion, FileList, InfoDir, file_list, read_diversions, where_installed
 from harden.dpkg.rootfs import PathLookup
 from harden.dpkg.status import Record, StatusFile, read_status, shown, status_sources
 from harden.image.model import EntryType
@@ -68,8 +68,7 @@ def _verdict(
     for path in paths:
         if path in parents:
             continue
-        diverted = diversions.get(path)
-        entry = lookup.entry(diverted.to if diverted is not None and diverted.by != package else path)
+        entry = lookup.entry(where_installed(path, package, diversions))
         if entry is not None and lookup.is_dir(entry):
             continue
         if docs.matches(path):
