@@ -46,9 +46,13 @@ endif
 export DOCKER_BUILDKIT := 0
 
 DEPS_CONTEXT := build/context/python-deps
+# The independent data image (bench/images/data-stack): other versions, other layout, not the project's image.
+DATA_STACK_TAG ?= data-stack:latest
+DATA_STACK_CONTEXT := build/context/data-stack
 
 .PHONY: help all venv engine engine-stop base-image build-python-base build-python-deps images harden \
-	lock-deps test test-unit clean _build-python-base _build-python-deps _test
+	lock-deps test test-unit clean _build-python-base _build-python-deps _test \
+	build-data-stack _build-data-stack
 
 help: ## List the targets
 	@echo "harden — make targets (variables: make VAR=value TARGET; see the top of the Makefile):"
@@ -115,6 +119,18 @@ harden: $(if $(filter $(VENV)/bin/harden,$(HARDEN)),venv) ## Harden spark-k8s-py
 		echo "harden: error: \`harden image\` is not available ($(HARDEN) missing or without the image command; try \`make venv\`)" >&2; \
 		exit 1; fi
 	$(HARDEN) image $(DEPS_IMAGE) --report-dir $(REPORT_DIR)
+
+build-data-stack: base-image ## Build the independent data image (bench/images/data-stack: NumPy 2, pandas 3, no PySpark)
+	@$(MAKE) _build-data-stack
+
+_build-data-stack:
+	@rm -rf $(DATA_STACK_CONTEXT) && mkdir -p $(dir $(DATA_STACK_CONTEXT))
+	@cp -R bench/images/data-stack $(DATA_STACK_CONTEXT)
+	@if [ -f "$(CA_BUNDLE)" ]; then cp "$(CA_BUNDLE)" $(DATA_STACK_CONTEXT)/build-secrets/ca-certificates.crt; fi
+	$(DOCKER) build --force-rm $(DOCKER_BUILD_FLAGS) \
+		--build-arg BASE_IMAGE=$(PYTHON_BASE_IMAGE) \
+		--label io.harden.build-inputs=$$(scripts/build-inputs.sh bench/images/data-stack) \
+		-t $(DATA_STACK_TAG) $(DATA_STACK_CONTEXT)
 
 lock-deps: ## Re-resolve dockerfiles/python-deps/constraints.txt (CPython 3.11, x86_64)
 	scripts/lock-deps.sh

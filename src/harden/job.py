@@ -8,7 +8,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from harden.errors import InputError, UnsupportedImage, UsageError, Verification
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
 from harden.image.source_guard import refuse_writes_into_sources
-from harden.pipeline import PipelineResult, file_count, run_pipeline
+from harden.pipeline import PipelineResult, StageRecord, file_count, run_pipeline
 from harden.progress import ProgressReporter, SilentProgress
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from harden.image.space import SizeLimit
     from harden.image.writer import WrittenLayer
     from harden.policy import Policy
+    from harden.verify.accounting import Ledger
     from harden.verify.result import VerificationReport
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,8 @@ class HardenJob:
             VerifyTarget("hardened", config, result.rootfs, blobs, hardened_engine),
             self.policy.verify,
             allowed_removals=deliberate_removals(self.policy),
+            ledger=ledger_of(result.records),
+            shells=shell_names(self.policy),
             runner=self.runner,
             workdir=workdir / "verify",
             jobs=self.jobs,
@@ -306,6 +309,22 @@ def _enabled_stages(policy: Policy) -> list[tuple[Any, dict[str, Any]]]:
     return chosen
 
 
+def ledger_of(records: Sequence[StageRecord]) -> Ledger:
+    """What the stages removed (by absolute image path) and which modules they gave up, for verification."""
+    from harden.verify.accounting import Ledger, ModuleAccount, Removal
+
+    removals = [Removal(record.stage, change.reason, "/" + change.target, change.removes_modules)
+                for record in records for change in record.changes if change.action == "remove"]
+    modules = [ModuleAccount(give.module, record.stage, give.reason)
+               for record in records for give in record.gives_up]
+    return Ledger.of(removals, modules)
+
+
+def shell_names(policy: Policy) -> tuple[str, ...]:
+    """The program names the drop-shells stage treats as shells (its data, the policy's resolved list)."""
+    return tuple(str(name) for name in policy.stages["drop-shells"].get("shells", ()))
+
+
 def deliberate_removals(policy: Policy) -> tuple[str, ...]:
     """Distributions the policy removes on purpose; the metadata diff does not count them as lost."""
     if not policy.stage_enabled("remove-installers"):
@@ -326,6 +345,8 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
         blobs = BlobStore(ws.path / "blobs")
         before = load_and_merge(original, ws.path / "original", blobs, progress, size_limit=size_limit)
         after = load_and_merge(hardened, ws.path / "hardened", blobs, progress, size_limit=size_limit)
+        progress.phase(f"plan {policy.name} on the original (what it removes on purpose)")
+        planned = run_pipeline(before.rootfs, before.image.config, blobs, _enabled_stages(policy), jobs=jobs)
         progress.phase("verify")
         report = verify(
             VerifyTarget("original", before.image.config, before.rootfs, blobs,
@@ -334,6 +355,8 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
                          after.ref.text if after.ref.transport == "daemon" else None),
             policy.verify,
             allowed_removals=deliberate_removals(policy),
+            ledger=ledger_of(planned.records),
+            shells=shell_names(policy),
             runner=runner,
             workdir=ws.path / "verify",
             jobs=jobs,

@@ -13,7 +13,7 @@ from typing import Any
 
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
-from harden.plan import Add, Plan, Remove, Replace, SetConfig, Skip
+from harden.plan import Add, GiveUp, Plan, Remove, Replace, SetConfig, Skip
 from harden.stages.base import Progress, Stage, StageContext, no_progress
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ class AppliedChange:
     reason: str
     files_removed: int = 0
     bytes_saved: int = 0
+    removes_modules: bool = False
+    """A removal of importable modules on purpose (see ``plan.Remove``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +40,7 @@ class AppliedChange:
             "reason": self.reason,
             "files_removed": self.files_removed,
             "bytes_saved": self.bytes_saved,
+            "removes_modules": self.removes_modules,
         }
 
 
@@ -52,6 +55,7 @@ class StageRecord:
     changes: tuple[AppliedChange, ...] = ()
     skipped: tuple[Skip, ...] = ()
     notes: tuple[str, ...] = ()
+    gives_up: tuple[GiveUp, ...] = ()
 
     @property
     def bytes_saved(self) -> int:
@@ -95,9 +99,8 @@ def apply_plan(rootfs: Rootfs, config: ImageConfig, plan: Plan) -> tuple[Rootfs,
             gone = list(rootfs.under(change.path))
             removals.add(change.path)
             files = sum(1 for e in gone if not e.is_dir)
-            applied.append(
-                AppliedChange("remove", str(change.path), change.category, change.reason, files, _stored_bytes(gone))
-            )
+            applied.append(AppliedChange("remove", str(change.path), change.category, change.reason, files,
+                                         _stored_bytes(gone), change.removes_modules))
         elif isinstance(change, Replace | Add):
             entry = change.entry
             old = rootfs.get(entry.path)
@@ -145,6 +148,7 @@ def run_pipeline(
             changes=tuple(applied),
             skipped=plan.skipped,
             notes=plan.notes,
+            gives_up=plan.gives_up,
         )
         log.info("%s: %d changes, %d bytes saved in %.1fs", stage.name, len(applied), record.bytes_saved,
                  record.seconds)

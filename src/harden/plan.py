@@ -21,6 +21,9 @@ class Remove:
     path: PurePosixPath
     reason: str
     category: str
+    removes_modules: bool = False
+    """The path holds importable Python modules and removing them is the point (a test suite, an installer):
+    verification lists those modules as accounted removals. False: a module lost here fails verification."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,18 @@ class Skip:
 
 
 @dataclass(frozen=True, slots=True)
+class GiveUp:
+    """A module (and its submodules) that this stage's removals stop from importing, on purpose, although its
+    files stay: verification lists it as an accounted removal with ``reason``."""
+
+    module: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     stage: str
     changes: tuple[Change, ...] = ()
     skipped: tuple[Skip, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    gives_up: tuple[GiveUp, ...] = ()

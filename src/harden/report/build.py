@@ -15,7 +15,7 @@ from harden import __version__
 from harden.elf.hardening import summarize
 from harden.pipeline import PipelineResult
 from harden.report.categories import CATEGORIES, LABELS
-from harden.report.findings import count_by_severity, sort_findings
+from harden.report.findings import count_by_severity, sort_findings, verification_findings
 from harden.report.imagefiles import image_path
 from harden.report.model import (
     Component,
@@ -220,7 +220,7 @@ def build_report(
     """The report dict. Findings, ELF table and largest files/packages describe the final state (the hardened
     image in a run, the image itself in a review); ``fixed_findings`` lists what hardening removed."""
     final = hardened if hardened is not None else original
-    findings = sort_findings([*final.findings, *extra_findings])
+    findings = sort_findings([*final.findings, *extra_findings, *verification_findings(verification)])
     final_keys = {f.key for f in findings}
     fixed = None if hardened is None else [f.to_dict() for f in original.findings if f.key not in final_keys]
     changes, skipped, notes = _changes(result)

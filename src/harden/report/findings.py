@@ -19,7 +19,7 @@ from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
 from harden.report.accounts import Accounts, effective_user, read_accounts
 from harden.report.categories import is_installer, is_shell
 from harden.report.imagefiles import image_path
-from harden.report.model import Component, Finding, Severity
+from harden.report.model import Component, Finding, Severity, VerificationLike
 from harden.report.rules import RULES
 
 FAIL_ON_CHOICES = ("error", "warning", "never")
@@ -255,6 +255,33 @@ def metadata_findings(before: Sequence[Component], after: Sequence[Component], *
 
 def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def verification_findings(verification: VerificationLike | None) -> list[Finding]:
+    """One finding per verification failure (SARIF carries each), and one warning per need of a writable path.
+    Read from the verification document, so the report never depends on the verifier's classes."""
+    if verification is None:
+        return []
+    details = verification.to_dict()
+    found: list[Finding] = []
+    covered: set[str] = set()
+    for diff in details.get("imports") or ():
+        for loss in diff.get("regressions") or ():
+            text = f"{loss['module']}: {loss['after']}" + (f" ({loss['hint']})" if loss.get("hint") else "")
+            found.append(_finding("HV-0001", text, loss.get("origin") or f"module:{loss['module']}"))
+            covered.add(loss["module"])
+    for touched in details.get("touched") or ():
+        if touched.get("failure"):
+            found.append(_finding("HV-0002", touched["failure"], touched["path"]))
+            covered.add(touched["path"])
+    for need in details.get("writable") or ():
+        where = (need.get("paths") or [f"{need['kind']}:{need['target']}"])[0]
+        found.append(_finding("HV-0003", f"{need['kind']} {need['target']}: {need['error']}; {need['remedy']}",
+                              where))
+    for line in verification.failures():
+        if not any(line.startswith((f"{name}:", f"{name} ")) for name in covered):
+            found.append(_finding("HV-0004", line, "verification"))
+    return found
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

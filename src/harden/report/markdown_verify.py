@@ -16,7 +16,17 @@ TOP = 20
 _KNOWN = frozenset({
     "schema_version", "ok", "skipped", "original", "hardened", "runner", "interpreters", "failures",
     "imports", "metadata", "smoke", "assertions", "startup", "clean_starts", "problems", "notes",
+    "touched", "writable", "restricted",
 })
+COVERAGE = (
+    "What was checked: in each image, every module and submodule of every importable top-level package of each "
+    "interpreter (site-packages, `.pth`-added paths, namespace packages, extension modules, packages that extend "
+    "`__path__`), the standard library (test suites excepted), every entry point's `module:attr` and the "
+    "policy's imports and plugins were imported; `importlib.metadata`, a bare start and the policy's smoke "
+    "snippets were compared. Not imported: `__main__` modules, the stdlib's test suites and modules that act "
+    "when imported (counted below). A module that imported in the original and not in the hardened image was "
+    "imported again alone in a fresh interpreter on both sides before it counted as lost."
+)
 
 
 def verification_lines(verification: Mapping[str, Any], verdict: str) -> list[str]:
@@ -30,7 +40,8 @@ def verification_lines(verification: Mapping[str, Any], verdict: str) -> list[st
         lines += [f"- {c(failure, 300)}" for failure in verification["failures"][:50]]
         if len(verification["failures"]) > 50:
             lines.append(f"- … {len(verification['failures']) - 50} more in report.json")
-    for render in (_imports, _metadata, _smoke, _assertions, _startup, _clean_starts, _notes, _unknown):
+    for render in (_imports, _touched, _writable, _metadata, _smoke, _assertions, _startup, _clean_starts, _notes,
+                   _unknown):
         block = render(details)
         if block:
             lines += ["", *block]
@@ -44,17 +55,90 @@ def _imports(details: Mapping[str, Any]) -> list[str]:
     rows = []
     for diff in diffs:
         n = diff.get("counts") or {}
-        rows.append([code(diff.get("interpreter", "")), *(str(n.get(k, "-")) for k in (
-            "total", "ok_before", "ok_after", "regressions", "excused", "preexisting_failures", "fixed"))])
-    lines = ["### Import surface", ""]
-    lines += table(["interpreter", "targets", "ok before", "ok after", "regressions", "removed on purpose",
-                    "failing in original", "fixed"], rows, "lrrrrrrr")
-    changes = [(diff, change) for diff in diffs for change in diff.get("regressions") or ()]
-    if changes:
-        rows = [[code(ch.get("module", "")), c(ch.get("before", ""), 60), c(ch.get("after", ""), 80)]
-                for _, ch in changes[:TOP]]
-        lines += ["", *table(["module", "original", "hardened"], rows)]
+        walked = str(n.get("total", "-")) + ("" if diff.get("stdlib_deep", True) else " *")
+        rows.append([code(diff.get("interpreter", "")), walked, *(str(n.get(k, "-")) for k in (
+            "ok_before", "ok_after", "regressions", "accounted", "preexisting_failures", "skipped"))])
+    lines = ["### Import surface", "", COVERAGE, ""]
+    lines += table(["interpreter", "modules walked", "imported in original", "import hardened", "lost",
+                    "removed on purpose", "failing in original too", "not imported (rule)"], rows, "lrrrrrrr")
+    if any(not diff.get("stdlib_deep", True) for diff in diffs):
+        lines += ["", "\\* the standard library's submodules were walked with the first interpreter that shares "
+                      "it (same files); this one imported its top-level modules."]
+    lost = [(diff, loss) for diff in diffs for loss in diff.get("regressions") or ()]
+    if lost:
+        rows = [[code(loss.get("module", "")), c(loss.get("after", ""), 80), c(loss.get("hint", "") or "-", 120)]
+                for _, loss in lost[:TOP]]
+        lines += ["", "Lost (each one fails verification):", "", *table(["module", "hardened", "why"], rows)]
+        if len(lost) > TOP:
+            lines.append(f"… {len(lost) - TOP} more in report.json")
+    return lines + _accounted(diffs)
+
+
+def _accounted(diffs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Accounted removals, one row per stage and removed path (or declaration), with the modules it took."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for diff in diffs:
+        for loss in diff.get("accounted") or ():
+            account = loss.get("accounting") or {}
+            key = (str(account.get("stage", "")), str(account.get("path", "") or "-"),
+                   str(account.get("reason", "")) + (f" ({account['via']})" if account.get("via") else ""))
+            groups.setdefault(key, []).append(str(loss.get("module", "")))
+    if not groups:
+        return []
+    ordered = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    rows = []
+    for (stage, path, reason), modules in ordered[:TOP]:
+        shown = ", ".join(code(m, 60) for m in sorted(set(modules))[:3])
+        more = f" (+{len(set(modules)) - 3} more)" if len(set(modules)) > 3 else ""
+        rows.append([code(stage), code(path, 90), c(reason, 100), str(len(modules)), shown + more])
+    lines = ["", "### Removed on purpose (accounted removals)", "",
+             f"{plural(sum(len(m) for m in groups.values()), 'module')} no longer import because a stage removed "
+             "them (or what they need) on purpose; each row names the stage, what it removed and why. Every "
+             "module is listed in report.json.", ""]
+    lines += table(["stage", "removed", "why", "modules", "for example"], rows, "lllrl")
+    if len(ordered) > TOP:
+        lines.append(f"… {len(ordered) - TOP} more groups in report.json")
     return lines
+
+
+def _writable(details: Mapping[str, Any]) -> list[str]:
+    needs: Sequence[Mapping[str, Any]] = details.get("writable") or ()
+    if not details.get("restricted"):
+        return []
+    if not needs:
+        return ["### As a restricted Kubernetes pod", "",
+                "The hardened image's probes ran as a `restricted` pod runs it (non-root, read-only root "
+                "filesystem, nothing writable, every capability dropped, no privilege escalation): every import "
+                "and smoke snippet worked."]
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for need in needs:
+        groups.setdefault(str(need.get("remedy", "")), []).append(need)
+    rows = []
+    for text, members in sorted(groups.items(), key=lambda item: -len(item[1])):
+        targets = ", ".join(f"{m.get('kind')} {code(m.get('target', ''), 50)}" for m in members[:3])
+        paths = sorted({p for m in members for p in m.get("paths") or ()})
+        rows.append([c(text, 90), str(len(members)), targets + (f" (+{len(members) - 3} more)" if len(members) > 3
+                                                                 else ""),
+                     ", ".join(code(p, 50) for p in paths[:2]) or "-"])
+    return ["### As a restricted Kubernetes pod", "",
+            f"{plural(len(needs), 'import or smoke snippet', 'imports or smoke snippets')} work in a standard "
+            "container but not as a `restricted` pod runs the image (read-only root filesystem, nothing writable): "
+            "they need a writable path. Warnings, not failures; the remedy is a mount or a variable:", "",
+            *table(["remedy", "count", "what", "tried to write"], rows, "lrll")]
+
+
+def _touched(details: Mapping[str, Any]) -> list[str]:
+    files: Sequence[Mapping[str, Any]] = details.get("touched") or ()
+    if not files:
+        return []
+    rows = [[code(f.get("path", ""), 80), ", ".join(code(w, 40) for w in (f.get("opened_by") or ())[:2])
+             + (f" (+{len(f['opened_by']) - 2})" if len(f.get("opened_by") or ()) > 2 else ""),
+             code(f.get("stage", "") or "no stage"), "on purpose" if f.get("accounted") else "FAILED"]
+            for f in files[:TOP]]
+    return ["### Files the original read that are gone", "",
+            "Files the original opened while its modules imported or its smoke snippets ran (recorded with an "
+            "audit hook) and that the hardened image no longer has:", "",
+            *table(["file", "read by", "removed by", "verdict"], rows)]
 
 
 def _metadata(details: Mapping[str, Any]) -> list[str]:

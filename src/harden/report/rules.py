@@ -54,6 +54,16 @@ RULES: dict[str, Rule] = {
              "Use $ORIGIN-relative or absolute paths; a relative entry searches the working directory."),
         Rule("HDN-0009", WARN, "Package metadata removed: scanners no longer see this distribution",
              "Keep *.dist-info (and /var/lib/dpkg/status) for every package still installed."),
+        Rule("HV-0001", ERR, "A module the original imported no longer imports",
+             "Keep the module (a policy keep glob for the stage that removed it), or remove it on purpose with "
+             "a stage that says why."),
+        Rule("HV-0002", ERR, "A file the original read is gone",
+             "Keep the file (a policy keep glob for the stage named), or remove what reads it on purpose."),
+        Rule("HV-0003", WARN, "Needs a writable path as a restricted Kubernetes pod",
+             "Mount an emptyDir where it writes, or point the library's cache/config variable at one."),
+        Rule("HV-0004", ERR, "Verification failed",
+             "See the verification section of report.md: a distribution, smoke snippet, start-up or hardening "
+             "assertion differs from the original."),
     )
 }
 

@@ -1,10 +1,4 @@
-"""remove-docs: OS documentation, man/info pages, message catalogs, apt/debconf caches, and ``docs``/``doc``/
-``examples`` directories inside site-packages packages.
-
-What scanners and ``importlib.metadata`` read is kept: every ``*.dist-info``/``*.egg-info`` file, dpkg's
-status database, copyright and licence files. A documentation-named directory in site-packages that code
-imports (it is a package, not docs) is kept, with the importer named.
-"""
+"""remove-docs: what it removes and keeps is described in ``stages/remove-docs.toml``."""
 
 from __future__ import annotations
 
@@ -21,6 +15,7 @@ from harden.stages.base import StageContext
 
 CATEGORY = "docs"
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
+_MODULE_SUFFIXES = (".py", ".so", ".pyd")
 
 
 class RemoveDocs:
@@ -63,10 +58,22 @@ class RemoveDocs:
             scope = Scope(skip_main_blocks=True)
             evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, names, ctx.progress, scope=scope)
             settlement = settle(evidence, remaining)
+            code = settings.globs("remove_code")
             for candidate in settlement.removed:
+                modules = sum(1 for p in index.subtree(candidate) if p.suffix in _MODULE_SUFFIXES)
+                named = code.first_match(candidate)
+                if modules and named is None:
+                    skipped.append(Skip(candidate, f"kept {shorten(candidate, roots)}: holds {modules} Python "
+                                                   "modules (code, not documentation; remove_code names "
+                                                   "directories to remove all the same)"))
+                    continue
                 pruned, kept_inside = prune_subtree(index, candidate, keep)
-                reason = f"package documentation/examples {shorten(candidate, roots)}: no code imports it"
-                changes.extend(Remove(path, reason, CATEGORY) for path in pruned)
+                if modules:
+                    reason = (f"example/documentation code {shorten(candidate, roots)} ({modules} Python modules), "
+                              f"named by remove_code {named!r}; no code imports it")
+                else:
+                    reason = f"package documentation/examples {shorten(candidate, roots)}: no code imports it"
+                changes.extend(Remove(path, reason, CATEGORY, removes_modules=bool(modules)) for path in pruned)
                 skipped.extend(Skip(path, f"kept: keep glob {pattern!r}") for path, pattern in kept_inside)
             for path, importer in sorted(settlement.kept.items()):
                 skipped.append(Skip(path, f"kept {shorten(path, roots)}: imported by {shorten(importer, roots)}"))

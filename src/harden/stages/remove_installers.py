@@ -146,7 +146,7 @@ class _Planner:
     def _remove(self, path: PurePosixPath, reason: str) -> None:
         if path not in self.planned:
             self.planned.add(path)
-            self.changes.append(Remove(path, reason, CATEGORY))
+            self.changes.append(Remove(path, reason, CATEGORY, removes_modules=True))
 
     def _owner(self, distribution: Distribution, kept_metadata: set[PurePosixPath]) -> DpkgOwner | None:
         """The dpkg package shipping ``distribution``, None without one or when it ships a kept one too."""

@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 from typing import ClassVar
 
 from harden.image.model import EntryType, FileEntry, Rootfs
-from harden.plan import Change, Plan, Remove, Skip
+from harden.plan import Change, GiveUp, Plan, Remove, Skip
 from harden.stages._globs import GlobSet
 from harden.stages._stage_settings import StageSettings
 from harden.stages.base import StageContext
@@ -55,7 +55,9 @@ class RemoveJvmPayload:
         total = sum(e.size for e in chosen if e.type is EntryType.FILE)
         note = f"no JVM in the image (no {', '.join(settings.strings('jvm_markers'))}, no JAVA_HOME): " \
                f"{len(chosen)} Java archives, {total} bytes, removed"
-        return Plan(self.name, tuple(changes), tuple(skipped), (note,))
+        gives_up = tuple(GiveUp(module, "imports only where the Java archives are, which this stage removed")
+                         for module in settings.strings("dependent_modules")) if chosen else ()
+        return Plan(self.name, tuple(changes), tuple(skipped), (note,), gives_up)
 
 
 def _group_by_directory(rootfs: Rootfs, chosen: list[FileEntry]) -> list[Change]:

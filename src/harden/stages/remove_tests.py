@@ -88,7 +88,8 @@ class RemoveTests:
             skipped.append(Skip(path, f"kept {shorten(path, roots)}: imported by {shorten(importer, roots)}"))
         for candidate in settlement.removed:
             reason = self._reason(candidate, site_dirs, roots)
-            changes.extend(Remove(path, reason, CATEGORY) for path in index.removal_targets(candidate))
+            changes.extend(Remove(path, reason, CATEGORY, removes_modules=True)
+                           for path in index.removal_targets(candidate))
 
         if settings.flag("remove_sources"):
             removed_now = set(settlement.removed)

@@ -1,8 +1,12 @@
 """Diff-verification: prove the hardened image still does everything the original did.
 
-Every check runs INSIDE both images, as each would run (the hardened one as its non-root User, exec form,
-read-only root): the import surface of every Python environment of the original, ``importlib.metadata``, the
-policy's smoke snippets, hardening assertions and startup cost. ``verify`` returns a report; the caller
+Both images are surveyed at once, each inside itself (``inimage/walk.py``): every module and submodule of every
+importable package of every Python environment, the stdlib, entry points, ``importlib.metadata``, a bare start and
+the policy's smoke snippets. The original runs as a ``docker run --read-only --tmpfs /tmp`` container would; the
+hardened image as a ``restricted`` Kubernetes pod would (its non-root user, read-only root, nothing writable, no
+capabilities). Every module that imported in the original and not in the hardened image is rechecked alone on
+both sides; what is still lost is accounted to the stage that removed it on purpose (``accounting``) or fails.
+What only fails for want of a writable path is reported with its remedy. ``verify`` returns a report; the caller
 refuses the image when ``report.ok`` is false (``raise_for_failures(report)``).
 """
 
@@ -12,35 +16,59 @@ import contextlib
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 from harden.errors import EngineUnavailable, InputError, UsageError, VerificationFailed
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
+from harden.verify.accounting import Ledger, account_losses
 from harden.verify.assertions import hardening_assertions
-from harden.verify.diff import diff_imports, diff_metadata, excused_modules
-from harden.verify.probes import Probe, ProbeFailed
+from harden.verify.diff import candidate_losses, diff_metadata, excused_modules, import_diff
+from harden.verify.probes import FactsProbe, ProbeFailed
 from harden.verify.result import (
     CleanStart,
     ImportDiff,
     MetadataDiff,
+    ModuleLoss,
+    ModuleOutcome,
     OutcomeKind,
     SmokeResult,
     SmokeRun,
     StartupCost,
+    TouchedFile,
     VerificationReport,
+    WritableNeed,
 )
-from harden.verify.runners import EngineRunner, ProbeRunner, RunResult, SandboxRunner, searchable_by_others
+from harden.verify.runners import (
+    Confinement,
+    EngineRunner,
+    ProbeRunner,
+    RunResult,
+    SandboxRunner,
+    searchable_by_others,
+)
 from harden.verify.settings import VerifySettingsLike
+from harden.verify.survey import (
+    ImageSurvey,
+    InterpreterSurvey,
+    SmokeSpec,
+    SurveyRequest,
+    recheck,
+    survey_image,
+)
 from harden.verify.users import RunAs, resolve_user
+from harden.verify.writable import remedy, written_paths
 
 log = logging.getLogger(__name__)
 
-RunnerChoice = Literal["auto", "engine", "sandbox"]
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
+U = TypeVar("U")
+_RUNTIME_PREFIXES = ("/tmp/", "/proc/", "/dev/", "/sys/", "/run/", "/var/tmp/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +106,19 @@ def runnable(rootfs: Rootfs, path: PurePosixPath) -> bool:
     return entry is not None and entry.has_content and bool(entry.mode & 0o111)
 
 
+def exists(rootfs: Rootfs, path: str) -> bool:
+    resolved = rootfs.resolve(path)
+    return resolved is not None and rootfs.get(resolved) is not None
+
+
 def verify(
     original: VerifyTarget,
     hardened: VerifyTarget,
     settings: VerifySettingsLike,
     *,
     allowed_removals: Iterable[str] = (),
+    ledger: Ledger | None = None,
+    shells: Sequence[str] = (),
     runner: str = "auto",
     workdir: Path,
     jobs: int = 2,
@@ -91,7 +126,10 @@ def verify(
     interpreters: Sequence[PurePosixPath] | None = None,
 ) -> VerificationReport:
     """Compare ``hardened`` against ``original``; never raises for what it finds (see the report), only for
-    inputs it cannot work with (InputError: no engine/sandbox, the original cannot run its own Python)."""
+    inputs it cannot work with (InputError: no engine/sandbox, the original cannot run its own Python).
+
+    ``ledger``: what the hardening removed, and which of it on purpose; ``allowed_removals``: distributions
+    removed on purpose; ``shells``: program names that are shells (the drop-shells stage's list)."""
     if not settings.enabled:
         return VerificationReport(original.label, hardened.label, runner="none", skipped=True)
     if runner not in ("auto", "engine", "sandbox"):
@@ -100,7 +138,7 @@ def verify(
     jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
     with _runners(original, hardened, runner, workdir) as (kind, before, after):
         session = _Session(original, hardened, settings, before, after, jobs, tuple(allowed_removals),
-                           progress or (lambda done, total: None))
+                           ledger or Ledger(), tuple(shells), progress or (lambda done, total: None))
         if kind == "sandbox" and os.geteuid() != 0:
             session.notes.append("the sandbox ran unprivileged: the image's file ownership was not "
                                  "reproduced: HOME-writable checks are weaker than in containers")
@@ -123,8 +161,12 @@ class _Unrunnable:
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
-    def run(self, argv: Sequence[str], *, timeout: float, writable: bool = False) -> RunResult:
+    def run(self, argv: Sequence[str], *, timeout: float,
+            confinement: Confinement = Confinement.STANDARD) -> RunResult:
         return RunResult(127, "", self.reason)
+
+    def stop(self) -> None:
+        return None
 
 
 def _engine_client(original: VerifyTarget, hardened: VerifyTarget, runner: str) -> Any | None:
@@ -216,141 +258,286 @@ class _Session:
     after_runner: ProbeRunner
     jobs: int
     allowed_removals: tuple[str, ...]
+    ledger: Ledger
+    shells: tuple[str, ...]
     progress: Progress
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    _done: int = 0
-    _total: int = 0
+    writable: list[WritableNeed] = field(default_factory=list)
 
-    def probe(self, side: str, interpreter: PurePosixPath) -> Probe:
-        runner = self.before_runner if side == "original" else self.after_runner
-        label = self.original.label if side == "original" else self.hardened.label
-        return Probe(runner, "/" + str(interpreter), label, jobs=self.jobs,
-                     timeout_seconds=self.settings.timeout_seconds)
+    def both(self, first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+        """Run ``first`` here and ``second`` beside it; whatever stops either (Ctrl-C included) stops the
+        probes of both images before it propagates."""
+        box: dict[str, Any] = {}
 
-    def tick(self, count: int) -> None:
-        self._done += count
-        self.progress(self._done, self._total)
+        def beside() -> None:
+            try:
+                box["value"] = second()
+            except BaseException as exc:  # handed to the caller's thread below
+                box["error"] = exc
+
+        thread = threading.Thread(target=beside, name="harden-verify", daemon=True)
+        thread.start()
+        try:
+            value = first()
+            thread.join()
+        except BaseException:
+            for runner in (self.before_runner, self.after_runner):
+                with contextlib.suppress(Exception):
+                    runner.stop()
+            raise
+        if "error" in box:
+            raise box["error"]
+        return value, box["value"]
 
     def run(self, kind: str, interpreters: tuple[PurePosixPath, ...]) -> VerificationReport:
+        names = tuple("/" + str(i) for i in interpreters)
         if not interpreters:
             self.problems.append(f"no Python interpreter found in the {self.original.label} image")
-        present = [i for i in interpreters if runnable(self.hardened.rootfs, i)]
-        for gone in (i for i in interpreters if i not in present):
-            self.problems.append(f"interpreter /{gone} is gone from the {self.hardened.label} image")
-        plans = [(i, self._targets(i, primary=index == 0)) for index, i in enumerate(interpreters)]
-        self._total = 2 * sum(len(targets) for _, targets in plans)
-        imports: list[ImportDiff] = []
-        metadata: list[MetadataDiff] = []
-        for interpreter, targets in plans:
-            if interpreter not in present:
-                continue
-            diffs = self._compare_env(interpreter, targets, primary=interpreter == interpreters[0])
-            if diffs is not None:
-                imports.append(diffs[0])
-                metadata.append(diffs[1])
-        primary = interpreters[0] if interpreters else None
+        present = tuple("/" + str(i) for i in interpreters if runnable(self.hardened.rootfs, i))
+        for gone in (name for name in names if name not in present):
+            self.problems.append(f"interpreter {gone} is gone from the {self.hardened.label} image")
+        request = SurveyRequest(
+            interpreters=names,
+            timeout_seconds=self.settings.timeout_seconds,
+            jobs=self.jobs,
+            targets=tuple(sorted({*self.settings.imports, *self.settings.plugins,
+                                  *self.settings.startup_modules})),
+            smoke=tuple(SmokeSpec(t.name, t.code, t.timeout_seconds) for t in self.settings.smoke),
+        )
+        self.progress(0, 4)
+        before, after = self.both(
+            lambda: survey_image(self.before_runner, self.original.label, request, _first(names),
+                                 Confinement.STANDARD),
+            lambda: survey_image(self.after_runner, self.hardened.label, replace(request, interpreters=present),
+                                 _first(present), Confinement.RESTRICTED),
+        )
+        self.progress(1, 4)
+        if before.failure:
+            raise ProbeFailed(f"verification needs the {self.original.label} image's own Python: {before.failure}")
+        if after.failure:
+            self.problems.append(after.failure)
+        elif after.writable:
+            self.notes.append(f"the engine left {', '.join(after.writable)} writable in the restricted run of the "
+                              f"{self.hardened.label} image: what needs a writable path there was not detected "
+                              "(an engine that adds writable mounts to read-only containers)")
+        imports, metadata, starts = self._environments(names, present, before, after)
+        self.progress(2, 4)
+        smoke = self._smoke(before, after, present)
+        touched = self._touched(before)
+        assertions = self._assertions(names, present)
+        self.progress(3, 4)
+        startup = self._startup(names[0] if names else None, present)
+        self.progress(4, 4)
         return VerificationReport(
             original=self.original.label,
             hardened=self.hardened.label,
             runner=kind,
-            interpreters=tuple("/" + str(i) for i in interpreters),
+            interpreters=names,
             imports=tuple(imports),
             metadata=tuple(metadata),
-            smoke=self._smoke(primary, present),
-            assertions=self._assertions(primary, present),
-            startup=self._startup(primary, present),
-            clean_starts=tuple(self._clean_start(i) for i in present),
+            smoke=smoke,
+            assertions=assertions,
+            startup=startup,
+            clean_starts=tuple(starts),
+            touched=touched,
+            writable=tuple(self.writable),
+            restricted=True,
             problems=tuple(self.problems),
             notes=tuple(self.notes),
         )
 
-    def _targets(self, interpreter: PurePosixPath, *, primary: bool) -> tuple[str, ...]:
-        found: set[str] = set()
-        if self.settings.discover:
-            found.update(self.probe("original", interpreter).discover().targets)
-        if primary:
-            found.update(self.settings.imports)
-            found.update(self.settings.plugins)
-            found.update(self.settings.startup_modules)
-        return tuple(sorted(found))
+    # ------------------------------------------------------------------ imports and metadata
 
-    def _compare_env(self, interpreter: PurePosixPath, targets: Sequence[str],
-                     *, primary: bool) -> tuple[ImportDiff, MetadataDiff] | None:
-        name = "/" + str(interpreter)
-        dists_before = self.probe("original", interpreter).metadata()
-        before = self.probe("original", interpreter).imports(targets, self.tick)
-        try:
-            dists_after = self.probe("hardened", interpreter).metadata()
-            after = self.probe("hardened", interpreter).imports(targets, self.tick)
-        except ProbeFailed as exc:
-            self.problems.append(exc.one_line())
-            return None
-        unchecked = sum(1 for outcome in before.values() if outcome.kind is OutcomeKind.NOT_RUN)
-        if unchecked:
-            self.notes.append(f"{unchecked} targets could not be checked in the {self.original.label} image "
-                              f"with {name}: the probe did not report them")
-        excused = excused_modules(self.allowed_removals, dists_before)
-        imports = diff_imports(name, targets, before, after, excused)
-        if primary:
-            self._required(imports)
-        return imports, diff_metadata(name, dists_before, dists_after, self.allowed_removals)
+    def _environments(self, names: Sequence[str], present: Sequence[str], before: ImageSurvey,
+                      after: ImageSurvey) -> tuple[list[ImportDiff], list[MetadataDiff], list[CleanStart]]:
+        imports: list[ImportDiff] = []
+        metadata: list[MetadataDiff] = []
+        starts: list[CleanStart] = []
+        for name in names:
+            old = before.interpreters.get(name)
+            if old is None or old.error:
+                why = old.error if old is not None else "the probe reported nothing"
+                raise ProbeFailed(f"verification needs the {self.original.label} image's own Python: "
+                                  f"{name}: {why}")
+            new = after.interpreters.get(name)
+            if name not in present:
+                continue
+            if new is None or new.error:
+                why = new.error if new is not None else "the probe reported nothing"
+                self.problems.append(f"{name} could not be surveyed in the {self.hardened.label} image: {why}")
+                continue
+            imports.append(self._imports(name, old, new))
+            metadata.append(diff_metadata(name, old.distributions, new.distributions, self.allowed_removals))
+            starts.append(_clean_start(name, old, new))
+        return imports, metadata, starts
 
-    def _required(self, imports: ImportDiff) -> None:
-        """Policy-named imports must work in the hardened image, even if they failed in the original too."""
-        required = {*self.settings.imports, *self.settings.plugins}
-        for change in imports.preexisting_failures:
-            if change.module in required:
-                self.problems.append(f"{change.module}: {change.after.describe()} "
-                                     "(required by the policy; failed in the original too)")
+    def _imports(self, name: str, old: InterpreterSurvey, new: InterpreterSurvey) -> ImportDiff:
+        candidates = candidate_losses(old.modules, new.modules)
+        gone = [loss for loss in candidates if loss.before.origin and not exists(self.hardened.rootfs,
+                                                                                   loss.before.origin)]
+        present = [loss for loss in candidates if loss not in gone]
+        lost, order_dependent = self._recheck(name, present, new)
+        lost += [loss.evolve(after=ModuleOutcome(loss.module, OutcomeKind.NOT_RUN,
+                                                 f"its file {loss.before.origin} is gone from the "
+                                                 f"{self.hardened.label} image")) for loss in gone]
+        ledger = replace(self.ledger, distributions=tuple(sorted(
+            {*self.ledger.distributions, *excused_modules(self.allowed_removals, old.distributions)})))
+        accounted = account_losses(lost, ledger, real=self._real, opened=old.opened)
+        return import_diff(name, old.modules, new.modules, accounted, skipped=old.skipped,
+                           stdlib_deep=old.stdlib_deep, order_dependent=order_dependent)
 
-    def _smoke(self, primary: PurePosixPath | None,
-               present: Sequence[PurePosixPath]) -> tuple[SmokeResult, ...]:
-        if primary is None:
-            return ()
-        results = []
-        for test in self.settings.smoke:
-            before = self.probe("original", primary).smoke(test.name, test.code, test.timeout_seconds)
-            if primary in present:
-                after = self.probe("hardened", primary).smoke(test.name, test.code, test.timeout_seconds)
+    def _recheck(self, name: str, candidates: Sequence[ModuleLoss],
+                 new: InterpreterSurvey) -> tuple[list[ModuleLoss], list[str]]:
+        """The hardened walk ran as a restricted pod. What failed there is imported again in a standard container
+        (shared workers): what imports now only needs a writable path. The rest is imported alone in a fresh
+        interpreter on both sides: a loss only when the original imports it alone and the hardened image not."""
+        if not candidates:
+            return [], []
+        timeout = self.settings.timeout_seconds
+        standard = recheck(self.after_runner, self.hardened.label, name, [loss.module for loss in candidates],
+                           timeout, Confinement.STANDARD, self.jobs, alone=False)
+        failing = []
+        for loss in candidates:
+            if standard[loss.module].ok:
+                paths = written_paths(new.writes.get(loss.module, ()), loss.after.error)
+                self.writable.append(WritableNeed("import", loss.module, name, paths, loss.after.describe(),
+                                                  remedy(paths, loss.after.error, self._home())))
             else:
-                after = SmokeRun(False, f"interpreter /{primary} is gone")
-            results.append(SmokeResult(test.name, "/" + str(primary), before, after))
+                failing.append(loss)
+        targets = [loss.module for loss in failing]
+        if not targets:
+            return [], []
+        alone, hardened = self.both(
+            lambda: recheck(self.before_runner, self.original.label, name, targets, timeout, Confinement.STANDARD,
+                            self.jobs),
+            lambda: recheck(self.after_runner, self.hardened.label, name, targets, timeout, Confinement.STANDARD,
+                            self.jobs),
+        )
+        order_dependent = [m for m in targets if not alone[m].ok]
+        lost = [loss.evolve(after=hardened[loss.module]) for loss in failing
+                if alone[loss.module].ok and not hardened[loss.module].ok]
+        if order_dependent:
+            self.notes.append(f"{len(order_dependent)} modules of {name} imported in the original only after "
+                              f"others (not alone): not counted as lost, e.g. {', '.join(order_dependent[:3])}")
+        return lost, order_dependent
+
+    def _real(self, path: str) -> str:
+        """An original-image path as the stages saw it (symlinks resolved), absolute."""
+        resolved = self.original.rootfs.resolve(path)
+        return "/" + str(resolved) if resolved is not None else path
+
+    def _home(self) -> str:
+        try:
+            return resolve_user(self.hardened.config.user, self.hardened.rootfs, self.hardened.blobs).home
+        except InputError:
+            return ""
+
+    # ------------------------------------------------------------------ smoke, files touched
+
+    def _smoke(self, before: ImageSurvey, after: ImageSurvey, present: Sequence[str]) -> tuple[SmokeResult, ...]:
+        specs = {t.name: SmokeSpec(t.name, t.code, t.timeout_seconds) for t in self.settings.smoke}
+        if not specs:
+            return ()
+        primary = present[0] if present else None
+        missing = SmokeRun(False, "not run: the probe did not report it")
+        rerun_names = [n for n in specs if before.smoke.get(n) and before.smoke[n].run.passed
+                       and not (after.smoke.get(n) and after.smoke[n].run.passed)]
+        standard: dict[str, Any] = {}
+        if rerun_names and primary is not None:
+            request = SurveyRequest((), smoke=tuple(specs[n] for n in rerun_names), smoke_interpreter=primary)
+            standard = dict(survey_image(self.after_runner, self.hardened.label, request, primary,
+                                         Confinement.STANDARD).smoke)
+        results = []
+        for name in specs:
+            old = before.smoke.get(name)
+            new = after.smoke.get(name)
+            interpreter = old.interpreter if old else (primary or "")
+            after_run = new.run if new else (missing if primary else SmokeRun(False, "no interpreter left"))
+            if name in standard and standard[name].run.passed and new is not None:
+                paths = written_paths(new.writes, new.run.detail)
+                self.writable.append(WritableNeed("smoke", name, interpreter, paths, new.run.detail,
+                                                  remedy(paths, new.run.detail, self._home())))
+                after_run = SmokeRun(True, "exit code 0 in a standard container; as a restricted pod: "
+                                           + new.run.detail)
+            results.append(SmokeResult(name, interpreter, old.run if old else missing, after_run))
         return tuple(results)
 
-    def _assertions(self, primary: PurePosixPath | None, present: Sequence[PurePosixPath]) -> tuple[Any, ...]:
-        before = after = None
+    def _touched(self, before: ImageSurvey) -> tuple[TouchedFile, ...]:
+        """Files the original read that the hardened image lacks, each with the stage that removed it."""
+        openers: dict[str, set[str]] = {}
+        for survey in before.interpreters.values():
+            for path, modules in survey.opened.items():
+                openers.setdefault(path, set()).update(modules)
+        for name, outcome in before.smoke.items():
+            for path in outcome.opened:
+                openers.setdefault(path, set()).add(f"smoke {name}")
+        found = []
+        for path in sorted(openers):
+            if path.startswith(_RUNTIME_PREFIXES) or not exists(self.original.rootfs, path):
+                continue  # made at run time, not part of the image
+            if exists(self.hardened.rootfs, path):
+                continue
+            removal = self.ledger.removal_of(self._real(path))
+            who = tuple(sorted(openers[path]))
+            # a removal of modules on purpose takes their data and metadata on purpose too (importlib.metadata
+            # scans read every distribution's entry_points.txt; a removed distribution's is gone with it)
+            deliberate = removal is not None and removal.removes_modules
+            found.append(TouchedFile(path, who, removal.stage if removal else "",
+                                     removal.reason if removal else "", deliberate))
+        return tuple(found)
+
+    # ------------------------------------------------------------------ assertions, start-up
+
+    def _assertions(self, names: Sequence[str], present: Sequence[str]) -> tuple[Any, ...]:
         why = "no interpreter"
-        if primary is not None:
-            before = self.probe("original", primary).facts()
-        if present:
-            try:
-                after = self.probe("hardened", present[0]).facts()
-            except ProbeFailed as exc:
-                why = exc.one_line()
+        if not names:
+            return hardening_assertions(self.hardened.rootfs, None, None, why_no_facts=why)
+
+        def after_facts() -> Any:
+            if not present:
+                return None
+            return FactsProbe(self.after_runner, present[0], self.hardened.label).facts(self.shells)
+
+        before, after = self.both(
+            lambda: FactsProbe(self.before_runner, names[0], self.original.label).facts(self.shells),
+            lambda: _quietly(after_facts))
+        if isinstance(after, ProbeFailed):
+            why, after = after.one_line(), None
         return hardening_assertions(self.hardened.rootfs, after, before, why_no_facts=why)
 
-    def _clean_start(self, interpreter: PurePosixPath) -> CleanStart:
-        before = self.probe("original", interpreter).bare_start()
-        after = self.probe("hardened", interpreter).bare_start()
-        seen = {line.strip() for line in before.stderr.splitlines()}
-        new = tuple(dict.fromkeys(line.strip() for line in after.stderr.splitlines()
-                                  if line.strip() and line.strip() not in seen))
-        return CleanStart("/" + str(interpreter), before.exit_code, after.exit_code, new)
-
-    def _startup(self, primary: PurePosixPath | None, present: Sequence[PurePosixPath]) -> StartupCost | None:
+    def _startup(self, primary: str | None, present: Sequence[str]) -> StartupCost | None:
         modules = tuple(self.settings.startup_modules)
         runs = max(1, self.settings.startup_runs)
         if primary is None or not modules:
             return None
-        before = self.probe("original", primary).startup(modules, runs)
+        before = FactsProbe(self.before_runner, primary, self.original.label).startup(modules, runs)
         if primary not in present:
-            return StartupCost(modules, runs, before.median, None, f"interpreter /{primary} is gone")
+            return StartupCost(modules, runs, before.median, None, f"interpreter {primary} is gone")
         try:
-            after = self.probe("hardened", primary).startup(modules, runs)
+            after = FactsProbe(self.after_runner, primary, self.hardened.label).startup(modules, runs)
         except ProbeFailed as exc:
             return StartupCost(modules, runs, before.median, None, exc.one_line())
         sides = (("original", before.error), ("hardened", after.error))
         error = "; ".join(f"{side}: {text}" for side, text in sides if text)
         return StartupCost(modules, runs, before.median, after.median, error)
 
+
+def _quietly(call: Callable[[], T]) -> T | ProbeFailed:
+    try:
+        return call()
+    except ProbeFailed as exc:
+        return exc
+
+
+def _first(names: Sequence[str]) -> str | None:
+    return names[0] if names else None
+
+
+def _clean_start(name: str, old: InterpreterSurvey, new: InterpreterSurvey) -> CleanStart:
+    before_code = old.start.exit_code if old.start else None
+    after_code = new.start.exit_code if new.start else None
+    seen = {line.strip() for line in (old.start.stderr if old.start else "").splitlines()}
+    new_lines = tuple(dict.fromkeys(line.strip() for line in (new.start.stderr if new.start else "").splitlines()
+                                    if line.strip() and line.strip() not in seen))
+    return CleanStart(name, before_code, after_code, new_lines)

@@ -11,6 +11,7 @@ from harden.verify.result import (
     ImportDiff,
     MetadataDiff,
     ModuleChange,
+    ModuleLoss,
     ModuleOutcome,
     OutcomeKind,
 )
@@ -36,11 +37,6 @@ class DistributionInfo:
         return normalize(self.name)
 
 
-def top_module(target: str) -> str:
-    """``pkg`` of ``pkg.sub.mod`` or of the entry point ``pkg.sub:attr``."""
-    return target.partition(":")[0].split(".")[0]
-
-
 def excused_modules(allowed_removals: Iterable[str],
                     distributions: Mapping[str, DistributionInfo]) -> frozenset[str]:
     """Top-level module names whose loss is deliberate: the top-level names of every removed distribution,
@@ -55,52 +51,48 @@ def excused_modules(allowed_removals: Iterable[str],
     return frozenset(names)
 
 
-def origin_root(origin: str) -> str:
-    """``setuptools`` for ``/opt/venv/lib/python3.11/site-packages/setuptools/_distutils/x.py``; "" elsewhere."""
-    for marker in ("/site-packages/", "/dist-packages/"):
-        _, found, rest = origin.rpartition(marker)
-        if found:
-            head = rest.split("/", 1)[0]
-            return head.split(".", 1)[0]
-    return ""
-
-
 def not_run(module: str, why: str) -> ModuleOutcome:
     return ModuleOutcome(module, OutcomeKind.NOT_RUN, why)
 
 
-def diff_imports(interpreter: str, targets: Iterable[str], before: Mapping[str, ModuleOutcome],
-                 after: Mapping[str, ModuleOutcome], excused: frozenset[str] = frozenset()) -> ImportDiff:
-    """Classify every target. A target missing from a side's results counts as not run there (a failure)."""
-    regressions: list[ModuleChange] = []
-    excused_changes: list[ModuleChange] = []
-    preexisting: list[ModuleChange] = []
-    fixed: list[str] = []
-    ok_before = ok_after = total = 0
-    for module in sorted(set(targets)):
-        total += 1
-        old = before.get(module) or not_run(module, "no result from the original image")
-        new = after.get(module) or not_run(module, "no result from the hardened image")
-        ok_before += old.ok
-        ok_after += new.ok
-        if old.ok and not new.ok:
-            change = ModuleChange(module, old, new)
-            deliberate = top_module(module) in excused or origin_root(old.origin) in excused
-            (excused_changes if deliberate else regressions).append(change)
-        elif not old.ok:
-            if new.ok:
-                fixed.append(module)
-            else:
-                preexisting.append(ModuleChange(module, old, new))
+def candidate_losses(before: Mapping[str, ModuleOutcome],
+                     after: Mapping[str, ModuleOutcome]) -> list[ModuleLoss]:
+    """Every target that imported in the original and did not (or was not reached) in the hardened walk."""
+    losses = []
+    for module in sorted(before):
+        old = before[module]
+        if not old.ok:
+            continue
+        new = after.get(module) or not_run(module, "the hardened walk did not reach it (no such module)")
+        if not new.ok:
+            losses.append(ModuleLoss(module, old, new))
+    return losses
+
+
+def import_diff(interpreter: str, before: Mapping[str, ModuleOutcome], after: Mapping[str, ModuleOutcome],
+                losses: Iterable[ModuleLoss], *, skipped: Mapping[str, int] | None = None,
+                stdlib_deep: bool = True, order_dependent: Iterable[str] = ()) -> ImportDiff:
+    """The surface of one interpreter: ``losses`` are the candidate losses that survived the rechecks, with
+    their accounting filled in (``accounting.account_losses``)."""
+    lost = list(losses)
+    regressions = tuple(loss for loss in lost if loss.accounting is None)
+    accounted = tuple(loss for loss in lost if loss.accounting is not None)
+    preexisting = tuple(ModuleChange(m, o, after.get(m) or not_run(m, "not imported in the hardened image"))
+                        for m, o in sorted(before.items()) if not o.ok)
+    fixed = tuple(m for m, o in sorted(before.items()) if not o.ok and (after.get(m) or not_run(m, "")).ok)
+    ok_before = sum(1 for o in before.values() if o.ok)
     return ImportDiff(
         interpreter=interpreter,
-        total=total,
+        total=len(before),
         ok_before=ok_before,
-        ok_after=ok_after,
-        regressions=tuple(regressions),
-        excused=tuple(excused_changes),
-        preexisting_failures=tuple(preexisting),
-        fixed=tuple(fixed),
+        ok_after=ok_before - len(lost),
+        regressions=regressions,
+        accounted=accounted,
+        preexisting_failures=preexisting,
+        fixed=fixed,
+        skipped=tuple(sorted((skipped or {}).items())),
+        stdlib_deep=stdlib_deep,
+        order_dependent=tuple(sorted(order_dependent)),
     )
 
 

@@ -3,11 +3,11 @@ hardened image is refused; every line names what broke (a module, a distribution
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class OutcomeKind(StrEnum):
@@ -19,7 +19,7 @@ class OutcomeKind(StrEnum):
     TIMEOUT = "timeout"
     """The import did not finish within the per-module timeout."""
     NOT_RUN = "not-run"
-    """The probe never reported it (the probe itself could not run or died)."""
+    """The probe never reported it (the probe itself could not run or died, or the walk did not reach it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +30,10 @@ class ModuleOutcome:
     kind: OutcomeKind
     error: str = ""
     isolated: bool = False
-    """The verdict comes from a fresh interpreter (failures in a shared worker are re-checked alone)."""
+    """The verdict comes from a fresh interpreter (a recheck), not from a shared walk."""
     origin: str = ""
-    """The module's ``__file__`` where it imported (which distribution provided it)."""
+    """The module's ``__file__`` (or first ``__path__`` entry) where it imported."""
+    stdlib: bool = False
 
     @property
     def ok(self) -> bool:
@@ -59,26 +60,107 @@ class ModuleChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Accounting:
+    """Why a lost module is a deliberate removal: the stage, its reason, what it removed."""
+
+    stage: str
+    reason: str
+    path: str = ""
+    """The removed path that held the module (or a file it read); "" when the stage declared the module."""
+    via: str = ""
+    """How the loss follows from the removal: "needs setuptools", "reads /usr/share/…"; "" when direct."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "reason": self.reason, "path": self.path, "via": self.via}
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleLoss:
+    """A module that imports in the original and not in the hardened image: accounted, or a failure."""
+
+    module: str
+    before: ModuleOutcome
+    after: ModuleOutcome
+    accounting: Accounting | None = None
+    hint: str = ""
+    """For a failure: the stage that removed its file or a file it read, when one did."""
+
+    def evolve(self, **changes: Any) -> ModuleLoss:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"module": self.module, "origin": self.before.origin, "after": self.after.describe(),
+                "after_kind": self.after.kind.value, "isolated": self.after.isolated,
+                "accounting": self.accounting.to_dict() if self.accounting else None, "hint": self.hint}
+
+
+@dataclass(frozen=True, slots=True)
+class WritableNeed:
+    """An import or smoke snippet that works in the hardened image, but not as a ``restricted`` Kubernetes pod
+    runs it (read-only root, nothing writable): the paths it tried to write and how to give it one."""
+
+    kind: str
+    """"import" or "smoke"."""
+    target: str
+    interpreter: str
+    paths: tuple[str, ...]
+    error: str
+    remedy: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "target": self.target, "interpreter": self.interpreter,
+                "paths": list(self.paths), "error": self.error, "remedy": self.remedy}
+
+
+@dataclass(frozen=True, slots=True)
+class TouchedFile:
+    """A file the original opened while its modules imported or its smoke snippets ran, absent from the
+    hardened image: who opened it, and which stage removed it (if any)."""
+
+    path: str
+    opened_by: tuple[str, ...]
+    stage: str = ""
+    reason: str = ""
+    accounted: bool = False
+    """Removed by a stage that removes modules on purpose (with the test suite or installer it belonged to)."""
+
+    def failure(self) -> str | None:
+        if self.accounted:
+            return None
+        who = ", ".join(self.opened_by[:3]) + (f" (+{len(self.opened_by) - 3} more)" if len(self.opened_by) > 3
+                                                else "")
+        cause = f"{self.stage} removed it ({self.reason})" if self.stage else "no stage removed it"
+        return f"{self.path}: read in the original by {who}, gone from the hardened image: {cause}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "opened_by": list(self.opened_by), "stage": self.stage, "reason": self.reason,
+                "accounted": self.accounted, "failure": self.failure()}
+
+
+@dataclass(frozen=True, slots=True)
 class ImportDiff:
-    """The import surface of one interpreter, original vs hardened."""
+    """The whole import surface of one interpreter, original vs hardened."""
 
     interpreter: str
     total: int
+    """Modules and targets the original's walk imported or tried (its whole surface)."""
     ok_before: int
     ok_after: int
-    regressions: tuple[ModuleChange, ...]
-    """Imported in the original, fails in the hardened image, not a deliberate removal: each one fails."""
-    excused: tuple[ModuleChange, ...]
-    """Imported in the original, fails in the hardened image, but belongs to a deliberately removed name."""
+    """Of those that imported in the original, how many import in the hardened image."""
+    regressions: tuple[ModuleLoss, ...]
+    """Imported in the original, not in the hardened image, not accounted: each one fails verification."""
+    accounted: tuple[ModuleLoss, ...]
+    """Imported in the original, not in the hardened image, removed on purpose by a stage (which says why)."""
     preexisting_failures: tuple[ModuleChange, ...]
     """Failed in the original already: reported, never blamed."""
     fixed: tuple[str, ...] = ()
-    """Failed in the original, imports in the hardened image."""
-
-    @property
-    def new_failures_in_hardened_only(self) -> tuple[ModuleChange, ...]:
-        """Everything that fails only in the hardened image (regressions and excused removals)."""
-        return tuple(sorted((*self.regressions, *self.excused), key=lambda change: change.module))
+    """Failed in the original, import in the hardened image."""
+    skipped: tuple[tuple[str, int], ...] = ()
+    """(reason, count) of modules found but never imported (``__main__`` modules, stdlib test suites)."""
+    stdlib_deep: bool = True
+    """False when another interpreter's walk covered this one's (same) standard library."""
+    order_dependent: tuple[str, ...] = ()
+    """Imported in the original's shared walk, but not alone in a fresh interpreter: not counted as lost."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -87,19 +169,24 @@ class ImportDiff:
             "ok_before": self.ok_before,
             "ok_after": self.ok_after,
             "regressions": len(self.regressions),
-            "excused": len(self.excused),
+            "accounted": len(self.accounted),
             "preexisting_failures": len(self.preexisting_failures),
             "fixed": len(self.fixed),
+            "skipped": sum(count for _, count in self.skipped),
+            "order_dependent": len(self.order_dependent),
         }
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "interpreter": self.interpreter,
             "counts": self.counts,
-            "regressions": [c.to_dict() for c in self.regressions],
-            "excused": [c.to_dict() for c in self.excused],
+            "stdlib_deep": self.stdlib_deep,
+            "regressions": [loss.to_dict() for loss in self.regressions],
+            "accounted": [loss.to_dict() for loss in self.accounted],
             "preexisting_failures": [c.to_dict() for c in self.preexisting_failures],
             "fixed": list(self.fixed),
+            "skipped": [{"reason": reason, "count": count} for reason, count in self.skipped],
+            "order_dependent": list(self.order_dependent),
         }
 
 
@@ -265,6 +352,12 @@ class VerificationReport:
     assertions: tuple[Assertion, ...] = ()
     startup: StartupCost | None = None
     clean_starts: tuple[CleanStart, ...] = ()
+    touched: tuple[TouchedFile, ...] = ()
+    """Files the original read (imports, smoke snippets) that the hardened image no longer has."""
+    writable: tuple[WritableNeed, ...] = ()
+    """What needs a writable path when the hardened image runs as a restricted Kubernetes pod (warnings)."""
+    restricted: bool = False
+    """The hardened image's probes ran as a restricted pod (read-only root, no writable /tmp, no capabilities)."""
     problems: tuple[str, ...] = ()
     """Failures that fit nowhere else: an interpreter gone, a probe that could not run at all."""
     skipped: bool = False
@@ -282,12 +375,14 @@ class VerificationReport:
         several = len(self.imports) > 1
         for diff in self.imports:
             where = f" [{diff.interpreter}]" if several else ""
-            lines += [f"{c.module}: {c.after.describe()}{where}" for c in diff.regressions]
+            lines += [f"{loss.module}: {loss.after.describe()}{where}" + (f" ({loss.hint})" if loss.hint else "")
+                      for loss in diff.regressions]
         for meta in self.metadata:
             where = f" [{meta.interpreter}]" if len(self.metadata) > 1 else ""
             lines += [line + where for line in meta.failures()]
         lines += [reason for start in self.clean_starts if (reason := start.failure())]
         lines += [reason for result in self.smoke if (reason := result.failure())]
+        lines += [reason for touched in self.touched if (reason := touched.failure())]
         lines += [f"{a.code}: {a.detail or a.title}" for a in self.assertions if not a.passed]
         if not self.imports and not self.problems and not self.skipped:
             lines.append("no Python environment was verified (zero import targets)")
@@ -300,12 +395,16 @@ class VerificationReport:
             return f"verification skipped for {self.hardened}"
         total = sum(diff.total for diff in self.imports)
         regressions = sum(len(diff.regressions) for diff in self.imports)
+        accounted = sum(len(diff.accounted) for diff in self.imports)
         preexisting = sum(len(diff.preexisting_failures) for diff in self.imports)
         passed = sum(1 for a in self.assertions if a.passed)
         verdict = "PASSED" if self.ok else f"FAILED ({len(self.failures())} problems)"
         text = (f"verify {self.hardened} against {self.original} ({self.runner}): {verdict}; "
-                f"{total} import targets in {len(self.imports)} interpreters, {regressions} regressions, "
-                f"{preexisting} failing in the original too; assertions {passed}/{len(self.assertions)}")
+                f"{total} modules walked in {len(self.imports)} interpreters, {regressions} lost, "
+                f"{accounted} removed on purpose, {preexisting} failing in the original too; "
+                f"assertions {passed}/{len(self.assertions)}")
+        if self.writable:
+            text += f"; {len(self.writable)} need a writable path as a restricted pod"
         if self.startup is not None and self.startup.ratio is not None:
             text += f"; startup x{self.startup.ratio:.2f}"
         return text
@@ -318,6 +417,7 @@ class VerificationReport:
             "original": self.original,
             "hardened": self.hardened,
             "runner": self.runner,
+            "restricted": self.restricted,
             "interpreters": list(self.interpreters),
             "failures": self.failures(),
             "imports": [diff.to_dict() for diff in self.imports],
@@ -326,6 +426,8 @@ class VerificationReport:
             "assertions": [a.to_dict() for a in self.assertions],
             "startup": self.startup.to_dict() if self.startup is not None else None,
             "clean_starts": [start.to_dict() for start in self.clean_starts],
+            "touched": [touched.to_dict() for touched in self.touched],
+            "writable": [need.to_dict() for need in self.writable],
             "problems": list(self.problems),
             "notes": list(self.notes),
         }
