@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,5 +84,54 @@ def test_no_shell_in_hardened_image(hardened: dict[str, Any], run_in: Callable[.
 def test_reports_written(hardened: dict[str, Any]) -> None:
     reports = Path(hardened["out"]) / "reports"
     data = json.loads((reports / "report.json").read_text())
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert (Path(hardened["out"]) / "hardened.oci.tar").stat().st_size > 0
+
+
+def test_the_whole_surface_was_walked_and_every_loss_is_accounted(hardened: dict[str, Any]) -> None:
+    details = json.loads((Path(hardened["out"]) / "reports" / "report.json").read_text())["verification"]["details"]
+    venv = next(diff for diff in details["imports"] if diff["interpreter"].startswith("/opt/venv/"))
+    assert venv["counts"]["total"] > 5000  # every submodule of pandas, numpy, scipy, sklearn, pyspark …
+    assert venv["regressions"] == []
+    stages = {loss["accounting"]["stage"] for loss in venv["accounted"]}
+    assert {"remove-tests", "remove-installers", "remove-jvm-payload"} <= stages
+    assert any(loss["module"] == "pyspark.testing" for loss in venv["accounted"])
+    assert not any(loss["module"].startswith("numpy.doc") for loss in venv["accounted"])  # kept: it is code
+
+
+DEEP = "pandas/io/formats/style.py"  # DataFrame.style; `import pandas` does not load it
+
+
+@pytest.fixture(scope="module")
+def deep_delete(hardened: dict[str, Any], docker_client: Any,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The hardened image with one deep pandas module deleted by hand, loaded into the engine."""
+    from harden.image.blobs import BlobStore
+    from harden.image.merge import merge_layers
+    from harden.image.sinks.daemon import load_archive, remove_image
+    from harden.image.sinks.docker_archive import write_docker_archive
+    from harden.image.sources import open_image
+    from harden.image.writer import with_written_layers, write_layer
+
+    assert hardened["proc"].returncode == 0, hardened["proc"].stderr[-2000:]
+    work = tmp_path_factory.mktemp("deep-delete")
+    image = open_image(f"oci-archive:{hardened['out'] / 'hardened.oci.tar'}", work / "read")
+    blobs = BlobStore(work / "blobs")
+    rootfs = merge_layers(image.layers, blobs).rootfs
+    [victim] = [e.path for e in rootfs if str(e.path).endswith("site-packages/" + DEEP)]
+    broken = rootfs.with_changes(remove=frozenset({victim}))
+    layer = write_layer(broken, blobs, work / "layer.tar", clamp_mtime=0)
+    config = with_written_layers(image.config, [layer], created_by="test: one module deleted", epoch=0)
+    image_id = load_archive(write_docker_archive(config, [layer], work / "broken.tar"), client=docker_client)
+    yield image_id
+    remove_image(image_id, client=docker_client)
+
+
+def test_verify_fails_naming_a_deep_module_deleted_by_hand(hardened: dict[str, Any], deep_delete: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "harden", "verify", hardened["source"], deep_delete, "--policy",
+         "spark-k8s-python-deps"], capture_output=True, text=True, timeout=3000,
+    )
+    assert proc.returncode == 1, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}"
+    assert "pandas.io.formats.style" in proc.stdout + proc.stderr
+    assert f"site-packages/{DEEP} is gone from the hardened image" in proc.stdout + proc.stderr

@@ -230,7 +230,8 @@ def test_a_module_broken_in_the_original_too_is_not_a_regression(
     assert "brokenmod" in preexisting(report)[VENV]
     assert not any("brokenmod" in line for line in report.failures())
     venv = next(d for d in report.imports if d.interpreter == VENV)
-    assert [c.module for c in venv.excused] == ["tinyinstaller"]
+    assert [loss.module for loss in venv.accounted] == ["tinyinstaller"]
+    assert venv.accounted[0].accounting is not None
     assert venv.total > 500  # the stdlib surface is in: codecs, decimal, numbers …
     assert venv.ok_before > 500
 
@@ -348,7 +349,7 @@ def test_engine_and_sandbox_agree_on_the_same_pair(
 
 def test_the_engine_runner_runs_read_only_without_network_as_the_user_and_cleans_up(
         engine_images: tuple[str, str], docker_client: Any) -> None:
-    from harden.verify.runners import LABEL, EngineRunner
+    from harden.verify.runners import LABEL, Confinement, EngineRunner
 
     _, bad_id = engine_images
     runner = EngineRunner(docker_client, bad_id)  # the image's own User: 65532:65532
@@ -365,7 +366,11 @@ def test_the_engine_runner_runs_read_only_without_network_as_the_user_and_cleans
     assert facts["err"] == "EROFS"  # the user's own HOME: only the read-only root stops the write
     assert facts["nics"] == ["lo"]
     writable = runner.run(["/usr/bin/python3", "-c", "open('/home/nonroot/x', 'w')"], timeout=120,
-                          writable=True)
+                          confinement=Confinement.WRITABLE)
+    assert writable.ok, writable.stderr
+    restricted = runner.run(["/usr/bin/python3", "-c", "open('/tmp/x', 'w')"], timeout=120,
+                            confinement=Confinement.RESTRICTED)
+    assert not restricted.ok and "Read-only file system" in restricted.stderr
     assert writable.ok, writable.stderr
     hung = runner.run(["/usr/bin/python3", "-c", "import time; time.sleep(600)"], timeout=5)
     assert hung.timed_out and not hung.ok

@@ -28,7 +28,7 @@ from harden.report.model import (
 )
 from harden.report.rules import RULES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TOP_PACKAGES = 20
 
 

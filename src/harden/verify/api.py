@@ -304,6 +304,7 @@ class _Session:
             targets=tuple(sorted({*self.settings.imports, *self.settings.plugins,
                                   *self.settings.startup_modules})),
             smoke=tuple(SmokeSpec(t.name, t.code, t.timeout_seconds) for t in self.settings.smoke),
+            walk=self.settings.discover,
         )
         self.progress(0, 4)
         before, after = self.both(
@@ -368,6 +369,8 @@ class _Session:
                 self.problems.append(f"{name} could not be surveyed in the {self.hardened.label} image: {why}")
                 continue
             imports.append(self._imports(name, old, new))
+            if name == names[0]:
+                self._required(imports[-1])
             metadata.append(diff_metadata(name, old.distributions, new.distributions, self.allowed_removals))
             starts.append(_clean_start(name, old, new))
         return imports, metadata, starts
@@ -386,6 +389,14 @@ class _Session:
         accounted = account_losses(lost, ledger, real=self._real, opened=old.opened)
         return import_diff(name, old.modules, new.modules, accounted, skipped=old.skipped,
                            stdlib_deep=old.stdlib_deep, order_dependent=order_dependent)
+
+    def _required(self, imports: ImportDiff) -> None:
+        """Policy-named imports must work in the hardened image, even if they failed in the original too."""
+        required = {*self.settings.imports, *self.settings.plugins}
+        for change in imports.preexisting_failures:
+            if change.module in required and not change.after.ok:
+                self.problems.append(f"{change.module}: {change.after.describe()} "
+                                     "(required by the policy; failed in the original too)")
 
     def _recheck(self, name: str, candidates: Sequence[ModuleLoss],
                  new: InterpreterSurvey) -> tuple[list[ModuleLoss], list[str]]:

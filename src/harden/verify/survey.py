@@ -42,10 +42,13 @@ class SurveyRequest:
     targets: tuple[str, ...] = ()
     smoke: tuple[SmokeSpec, ...] = ()
     smoke_interpreter: str = ""
+    walk: bool = True
+    """False: import only ``targets`` (the policy's ``discover = false``), not the whole surface."""
 
     def config(self) -> str:
         return json.dumps({
             "interpreters": list(self.interpreters), "timeout": self.timeout_seconds, "jobs": self.jobs,
+            "walk": self.walk,
             "targets": list(self.targets), "smoke_interpreter": self.smoke_interpreter,
             "smoke": [{"name": s.name, "code": s.code, "timeout": s.timeout_seconds} for s in self.smoke],
         })

@@ -566,15 +566,18 @@ def survey_interpreter(interpreter: str, config: dict[str, object], source: str,
     stdlib_key = str(found["version"]) + ":" + ":".join(found["stdlib_dirs"])  # type: ignore[arg-type]
     stdlib_deep = stdlib_key not in deep_stdlib
     deep_stdlib.add(stdlib_key)
+    surface = bool(config.get("walk", True))
     trees = []
-    for tree in found["trees"]:  # type: ignore[attr-defined]
+    for tree in found["trees"] if surface else ():  # type: ignore[attr-defined]
         stdlib = bool(tree["stdlib"])
         trees.append(([tree["name"]], stdlib_deep or not stdlib, stdlib, int(tree["size"])))
     trees.sort(key=lambda item: -item[3])
     walk = Walk(interpreter, source, timeout, emit)
     walk.run([(names, deep, stdlib) for names, deep, stdlib, _ in trees], int(config.get("jobs", 2)))  # type: ignore[call-overload]
-    extra = sorted(set(found["entry_points"]) | set(config.get("targets", ())))  # type: ignore[call-overload]
-    walk.run([(extra, False, False)] if extra else [], 1)
+    extra = set(config.get("targets", ()))  # type: ignore[call-overload]
+    if surface:
+        extra |= set(found["entry_points"])  # type: ignore[call-overload]
+    walk.run([(sorted(extra), False, False)] if extra else [], 1)
     emit({"type": "env", "interpreter": interpreter, "version": found["version"], "sys_path": found["sys_path"],
           "stdlib_dirs": found["stdlib_dirs"], "stdlib_deep": stdlib_deep, "trees": len(trees),
           "entry_points": len(found["entry_points"]), "skipped": walk.skipped,  # type: ignore[arg-type]
