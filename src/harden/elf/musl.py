@@ -284,7 +284,7 @@ class Closure:
     program: PurePosixPath
     interpreter: str | None
     loaded: tuple[tuple[str, PurePosixPath], ...] = ()
-    """(name asked for, root-relative path opened), the loader included once as ``interpreter``."""
+    """(name asked for, root-relative path opened), the loader always included, once, as ``interpreter``."""
     missing: tuple[Resolution, ...] = ()
     resolutions: tuple[tuple[PurePosixPath, Resolution], ...] = field(default=(), repr=False)
     """(needing object, how its DT_NEEDED resolved), for reports."""
@@ -340,4 +340,6 @@ def closure(
             loaded.append((name, found.path))
             library = dynamic_of(rootfs, blobs, found.path) or Dynamic(None)
             order.append((found.path, library, (Requester(found.path, library.search_path), *chain)))
+    if not any(path == loader for _, path in loaded):  # the kernel maps the loader whatever the program needs
+        loaded.append((interpreter, loader))
     return Closure(program, interpreter, tuple(loaded), tuple(missing), tuple(resolutions))
