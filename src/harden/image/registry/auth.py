@@ -130,11 +130,13 @@ class Authenticator:
                     form["service"] = service
                 if wanted:
                     form["scope"] = " ".join(wanted)
-                response = self._session.post(realm, data=form, verify=self._verify, timeout=self._timeout)
+                response = self._session.post(
+                    realm, data=form, verify=self._verify, timeout=self._timeout, stream=True, auth=no_netrc
+                )
             else:
                 params: list[tuple[str, str]] = [("service", service)] if service else []
                 params += [("scope", scope) for scope in wanted]
-                auth = (creds.username, creds.secret) if creds is not None else None
+                auth = (creds.username, creds.secret) if creds is not None else no_netrc
                 response = self._session.get(
                     realm, params=params, auth=auth, verify=self._verify, timeout=self._timeout, stream=True
                 )
@@ -169,6 +171,11 @@ def _parse_token(body: bytes, target: Target, what: str) -> _Token:
 
 def _basic(creds: Credentials) -> str:
     return "Basic " + base64.b64encode(f"{creds.username}:{creds.secret}".encode()).decode("ascii")
+
+
+def no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """An explicit no-op auth, so requests never adds ~/.netrc credentials on its own."""
+    return request
 
 
 def _key(scopes: tuple[str, ...]) -> tuple[str, ...]:

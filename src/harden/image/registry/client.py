@@ -22,7 +22,7 @@ import urllib3
 from harden import __version__
 from harden.errors import InputError
 
-from .auth import Authenticator
+from .auth import Authenticator, no_netrc
 from .credentials import Credentials, find_credentials
 from .http_errors import Target, connection_error, is_refused, is_tls_protocol_error, response_error
 from .reference import RegistryRef, check_host, is_loopback
@@ -220,13 +220,8 @@ class RegistryClient:
                     verify=self._verify,
                     timeout=self._timeout,
                     stream=True,
-                    auth=_no_netrc,
+                    auth=no_netrc,
                 )
         finally:
             if stream is not None:
                 stream.close()
-
-
-def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    """An explicit no-op auth, so requests never adds ~/.netrc credentials on its own."""
-    return request

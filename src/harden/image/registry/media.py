@@ -120,7 +120,10 @@ class Manifest:
 
     @property
     def descriptor(self) -> Descriptor:
-        return Descriptor(self.media_type, self.digest, len(self.data), artifact_type=self.artifact_type)
+        """This manifest as an index entry (``artifactType`` only when the document declares one)."""
+        declared = self.document.get("artifactType")
+        kind = declared if isinstance(declared, str) else None
+        return Descriptor(self.media_type, self.digest, len(self.data), artifact_type=kind)
 
     @property
     def config(self) -> Descriptor | None:
@@ -143,6 +146,7 @@ class Manifest:
 
     @property
     def artifact_type(self) -> str | None:
+        """``artifactType``, else (OCI image manifests) the config's media type, as the referrers API reports it."""
         value = self.document.get("artifactType")
         if isinstance(value, str):
             return value

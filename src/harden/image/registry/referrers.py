@@ -91,6 +91,8 @@ def push_referrer(client: RegistryClient, repository: str, manifest: Manifest) -
         if any(entry.get("digest") == manifest.digest for entry in entries):
             return PushedReferrer(pushed.digest, tag)
     entry = manifest.descriptor.to_json()
+    if manifest.artifact_type:
+        entry["artifactType"] = manifest.artifact_type
     if manifest.annotations:
         entry["annotations"] = dict(manifest.annotations)
     entries.append(entry)
