@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
 import urllib3
@@ -84,9 +84,10 @@ class RegistryClient:
         )
 
     @classmethod
-    def for_reference(cls, ref: RegistryRef, **options: object) -> RegistryClient:
-        """A client for the registry that serves ``ref`` (Docker Hub's API host for ``docker.io``)."""
-        return cls(ref.api_host, **options)  # type: ignore[arg-type]
+    def for_reference(cls, ref: RegistryRef, **options: Any) -> RegistryClient:
+        """A client for the registry that serves ``ref`` (Docker Hub's API host for ``docker.io``); ``options``
+        are the constructor's keywords."""
+        return cls(ref.api_host, **options)
 
     def __repr__(self) -> str:
         return f"RegistryClient(host={self.host!r}, tls_verify={self.tls_verify!r}, base={self._base!r})"
