@@ -144,7 +144,7 @@ _test:
 test-unit: venv test-prereqs ## Only the tests that need no engine (unit, cli)
 	$(VENV)/bin/python -m pytest -m "not engine" $(PYTEST_ARGS)
 
-test-prereqs: ## Install the Debian packages the unit tests need when missing (musl, musl-tools, musl-dev, busybox-static)
+test-prereqs: ## Install the Debian packages the tests need when missing (bwrap, musl, busybox, docker-registry, skopeo, umoci, openssl; see the script)
 	@bash scripts/test-prereqs.sh
 
 .PHONY: bench

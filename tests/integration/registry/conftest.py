@@ -1,0 +1,152 @@
+"""Session fixtures for the registry tests: real registries (distribution 2.8, Debian's ``docker-registry``) on
+127.0.0.1 — without auth, with htpasswd basic auth, with token auth (a test token service), and with TLS — and
+``skopeo`` as an independent client.
+
+A missing prerequisite skips these tests with the reason, except under ``CI``, where it is a failure
+(``scripts/test-prereqs.sh`` installs them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+import requests
+from registry_server import (
+    REGISTRY_BINARY,
+    RegistryServer,
+    have,
+    htpasswd_line,
+    self_signed,
+    start_registry,
+)
+from registry_tokens import TokenService
+
+from harden.image.registry import RegistryClient
+
+BASIC_USER = "bob"
+BASIC_PASSWORD = "pw-Secr3t-basic-9f2c"
+
+
+def prerequisite_missing(reason: str) -> NoReturn:
+    """Skip with the reason, or fail when running under CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"registry tests cannot run under CI: {reason} (run scripts/test-prereqs.sh)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require(program: str, package: str) -> None:
+    if not have(program):
+        prerequisite_missing(f"{program} not found (Debian package {package})")
+
+
+@pytest.fixture(scope="session")
+def registry_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require(REGISTRY_BINARY, "docker-registry")
+    return tmp_path_factory.mktemp("registries")
+
+
+@pytest.fixture(scope="session")
+def plain_registry(registry_workdir: Path) -> Iterator[RegistryServer]:
+    server = start_registry(registry_workdir, "plain")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def basic_registry(registry_workdir: Path) -> Iterator[RegistryServer]:
+    require("htpasswd", "apache2-utils")
+    htpasswd = registry_workdir / "htpasswd"
+    htpasswd.write_text(htpasswd_line(BASIC_USER, BASIC_PASSWORD) + "\n", encoding="utf-8")
+    server = start_registry(
+        registry_workdir, "basic", auth={"htpasswd": {"realm": "harden-test", "path": str(htpasswd)}}
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def token_service(registry_workdir: Path) -> Iterator[TokenService]:
+    require("openssl", "openssl")
+    cert, key = self_signed(registry_workdir, "token-signer")
+    service = TokenService(cert, key)
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(registry_workdir: Path, token_service: TokenService) -> Iterator[RegistryServer]:
+    server = start_registry(registry_workdir, "token", auth=token_service.registry_auth())
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class TlsRegistry:
+    server: RegistryServer
+    ca: Path
+
+
+@pytest.fixture(scope="session")
+def tls_registry(registry_workdir: Path) -> Iterator[TlsRegistry]:
+    require("openssl", "openssl")
+    cert, key = self_signed(registry_workdir, "registry-tls", ip="127.0.0.1")
+    server = start_registry(registry_workdir, "tls", tls=(cert, key))
+    yield TlsRegistry(server, cert)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def skopeo() -> str:
+    path = shutil.which("skopeo")
+    if path is None:
+        prerequisite_missing("skopeo not found (Debian package skopeo)")
+    return path
+
+
+class RecordingSession(requests.Session):
+    """A real requests session that records (method, path, status) of every response, redirects included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str, int]] = []
+        self.hooks["response"].append(self._record)
+
+    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        path = requests.utils.urlparse(request.url or "").path
+        self.seen.append((request.method or "", path, response.status_code))
+
+    def count(self, method: str, contains: str = "") -> int:
+        return sum(1 for m, path, _ in self.seen if m == method and contains in path)
+
+
+@pytest.fixture
+def empty_docker_config(tmp_path: Path) -> dict[str, str]:
+    """An environment whose docker config has no credentials (the machine's own is never read)."""
+    folder = tmp_path / "docker-config"
+    folder.mkdir()
+    return {"DOCKER_CONFIG": str(folder), "HOME": str(tmp_path)}
+
+
+@pytest.fixture
+def connect(empty_docker_config: dict[str, str]) -> Iterator[Callable[..., RegistryClient]]:
+    """``connect(server_or_host, **options)`` → a RegistryClient (closed at the end of the test)."""
+    clients: list[RegistryClient] = []
+
+    def make(target: RegistryServer | str, **options: Any) -> RegistryClient:
+        host = target.host if isinstance(target, RegistryServer) else target
+        options.setdefault("env", empty_docker_config)
+        client = RegistryClient(host, **options)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
