@@ -38,6 +38,11 @@ class VerificationFailed(FindingsError):
     """The hardened image lost something the original could do."""
 
 
+class AttestationFailed(FindingsError):
+    """An attestation did not verify: a bad signature, another image's digest, a FAILED verdict; details name
+    each problem."""
+
+
 class UsageError(HardenError):
     """Bad command-line usage."""
 

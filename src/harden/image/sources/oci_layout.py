@@ -137,9 +137,10 @@ def _candidates(
 
 
 def _is_attestation(desc: Mapping[str, Any]) -> bool:
+    """Not an image: a Docker attestation manifest, or an OCI 1.1 artifact (SBOM, signature, referrer)."""
     annotations = desc.get("annotations") or {}
     plat = desc.get("platform") or {}
-    return "vnd.docker.reference.type" in annotations or plat.get("os") == "unknown"
+    return "vnd.docker.reference.type" in annotations or plat.get("os") == "unknown" or bool(desc.get("artifactType"))
 
 
 def _select(
