@@ -16,7 +16,7 @@ TOP = 20
 _KNOWN = frozenset({
     "schema_version", "ok", "skipped", "original", "hardened", "runner", "interpreters", "failures",
     "imports", "metadata", "smoke", "assertions", "startup", "clean_starts", "problems", "notes",
-    "touched", "writable", "restricted",
+    "touched", "writable", "restricted", "linkage",
 })
 COVERAGE = (
     "What was checked: in each image, every module and submodule of every importable top-level package of each "
@@ -40,8 +40,8 @@ def verification_lines(verification: Mapping[str, Any], verdict: str) -> list[st
         lines += [f"- {c(failure, 300)}" for failure in verification["failures"][:50]]
         if len(verification["failures"]) > 50:
             lines.append(f"- … {len(verification['failures']) - 50} more in report.json")
-    for render in (_imports, _touched, _writable, _metadata, _smoke, _assertions, _startup, _clean_starts, _notes,
-                   _unknown):
+    for render in (_imports, _touched, _linkage, _writable, _metadata, _smoke, _assertions, _startup,
+                   _clean_starts, _notes, _unknown):
         block = render(details)
         if block:
             lines += ["", *block]
@@ -125,6 +125,21 @@ def _writable(details: Mapping[str, Any]) -> list[str]:
             "container but not as a `restricted` pod runs the image (read-only root filesystem, nothing writable): "
             "they need a writable path. Warnings, not failures; the remedy is a mount or a variable:", "",
             *table(["remedy", "count", "what", "tried to write"], rows, "lrll")]
+
+
+def _linkage(details: Mapping[str, Any]) -> list[str]:
+    linkage = details.get("linkage")
+    if not linkage:
+        return []
+    broken = linkage.get("broken") or ()
+    text = (f"Static linkage: every `DT_NEEDED` and symbol version of the {linkage.get('objects', 0):,} ELF files "
+            "of the hardened image was resolved as its dynamic loader would resolve it: "
+            + (f"{plural(len(broken), 'link')} broke:" if broken else "none broke."))
+    lines = ["### Static linkage", "", text]
+    lines += [f"- {c(line, 200)}" for line in broken[:TOP]]
+    if linkage.get("preexisting"):
+        lines += ["", f"{plural(len(linkage['preexisting']), 'link')} already broken in the original (not blamed)."]
+    return lines
 
 
 def _touched(details: Mapping[str, Any]) -> list[str]:

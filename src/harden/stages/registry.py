@@ -20,6 +20,7 @@ _LOCATIONS: dict[str, str] = {
     "remove-docs": "harden.stages.remove_docs:RemoveDocs",
     "remove-tests": "harden.stages.remove_tests:RemoveTests",
     "drop-shells": "harden.stages.drop_shells:DropShells",
+    "remove-unreachable": "harden.stages.remove_unreachable:RemoveUnreachable",
     "strip-debug": "harden.stages.strip_debug:StripDebug",
     "add-user": "harden.stages.add_user:AddUser",
     "prune-package-db": "harden.stages.prune_package_db:PrunePackageDb",
@@ -27,7 +28,8 @@ _LOCATIONS: dict[str, str] = {
 }
 
 STAGE_ORDER: tuple[str, ...] = tuple(_LOCATIONS)
-"""Pipeline order: installers first (their files need no further work), prune-package-db after every stage that
+"""Pipeline order: installers first (their files need no further work), remove-unreachable after drop-shells (a
+removed shell is no root) and before strip-debug (no stripping of what goes), prune-package-db after every stage that
 removes files (it drops dpkg records of packages with no file left), dedupe last (it sees final files)."""
 
 

@@ -88,12 +88,28 @@ class RemoveInstallers:
             planner.pth_files(env, envs)
 
         changes, skipped = planner.changes, planner.skipped
+        changes.extend(_stdlib_installers(index, envs, settings.strings("stdlib_modules"), planner.planned))
         selection = select_by_globs(index, settings.globs("os_package_managers"), settings.globs("keep"))
         for path, pattern in selection.removed:
             if path not in planner.planned:
                 changes.append(Remove(path, f"OS package manager (matches {pattern!r})", CATEGORY))
         skipped.extend(Skip(path, f"kept: {why}") for path, why in selection.kept)
         return Plan(self.name, tuple(changes), tuple(skipped), tuple(notes))
+
+
+def _stdlib_installers(index: PathIndex, envs: Iterable[PythonEnv], names: Iterable[str],
+                       planned: set[PurePosixPath]) -> list[Change]:
+    """The standard library's installer modules (ensurepip), once per standard library."""
+    found: list[Change] = []
+    for stdlib in dict.fromkeys(env.stdlib_dir for env in envs if env.stdlib_dir is not None):
+        assert stdlib is not None
+        for name in names:
+            for path in (stdlib / name, stdlib / f"{name}.py"):
+                if path in index.rootfs and path not in planned:
+                    planned.add(path)
+                    found.append(Remove(path, f"standard library installer module {name} (bootstraps pip)",
+                                        CATEGORY, removes_modules=True))
+    return found
 
 
 def _inside(path: PurePosixPath, directory: PurePosixPath) -> bool:

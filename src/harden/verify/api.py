@@ -28,6 +28,7 @@ from harden.image.model import ImageConfig, Rootfs
 from harden.verify.accounting import Ledger, account_losses
 from harden.verify.assertions import hardening_assertions
 from harden.verify.diff import candidate_losses, diff_metadata, excused_modules, import_diff
+from harden.verify.linkage import check_linkage
 from harden.verify.probes import FactsProbe, ProbeFailed
 from harden.verify.result import (
     CleanStart,
@@ -326,6 +327,8 @@ class _Session:
         self.progress(2, 4)
         smoke = self._smoke(before, after, present)
         touched = self._touched(before)
+        environment = dict(item.partition("=")[::2] for item in self.hardened.config.env)
+        linkage = check_linkage(self.original.rootfs, self.hardened.rootfs, self.hardened.blobs, environment)
         assertions = self._assertions(names, present)
         self.progress(3, 4)
         startup = self._startup(names[0] if names else None, present)
@@ -344,6 +347,7 @@ class _Session:
             touched=touched,
             writable=tuple(self.writable),
             restricted=True,
+            linkage=linkage,
             problems=tuple(self.problems),
             notes=tuple(self.notes),
         )

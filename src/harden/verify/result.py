@@ -340,6 +340,21 @@ class CleanStart:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkageCheck:
+    objects: int
+    """ELF files checked in the hardened image."""
+    broken: tuple[str, ...] = ()
+    """New problems: a library or symbol version that resolved in the original and does not any more."""
+    preexisting: tuple[str, ...] = ()
+
+    def failures(self) -> list[str]:
+        return [f"linkage: {line}" for line in self.broken]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"objects": self.objects, "broken": list(self.broken), "preexisting": list(self.preexisting)}
+
+
+@dataclass(frozen=True, slots=True)
 class VerificationReport:
     original: str
     hardened: str
@@ -358,6 +373,7 @@ class VerificationReport:
     """What needs a writable path when the hardened image runs as a restricted Kubernetes pod (warnings)."""
     restricted: bool = False
     """The hardened image's probes ran as a restricted pod (read-only root, no writable /tmp, no capabilities)."""
+    linkage: LinkageCheck | None = None
     problems: tuple[str, ...] = ()
     """Failures that fit nowhere else: an interpreter gone, a probe that could not run at all."""
     skipped: bool = False
@@ -383,6 +399,7 @@ class VerificationReport:
         lines += [reason for start in self.clean_starts if (reason := start.failure())]
         lines += [reason for result in self.smoke if (reason := result.failure())]
         lines += [reason for touched in self.touched if (reason := touched.failure())]
+        lines += self.linkage.failures() if self.linkage is not None else []
         lines += [f"{a.code}: {a.detail or a.title}" for a in self.assertions if not a.passed]
         if not self.imports and not self.problems and not self.skipped:
             lines.append("no Python environment was verified (zero import targets)")
@@ -428,6 +445,7 @@ class VerificationReport:
             "clean_starts": [start.to_dict() for start in self.clean_starts],
             "touched": [touched.to_dict() for touched in self.touched],
             "writable": [need.to_dict() for need in self.writable],
+            "linkage": self.linkage.to_dict() if self.linkage is not None else None,
             "problems": list(self.problems),
             "notes": list(self.notes),
         }

@@ -1,0 +1,105 @@
+"""What a dynamic loader reads from an ELF file, read with LIEF: interpreter, soname, needed libraries, run paths,
+and the symbol versions the file requires (``DT_VERNEED``) and defines (``DT_VERDEF``).
+
+LIEF (a maintained C++ ELF library) parses only the dynamic parts here (no relocations, no symbol tables beyond
+what versions need); measured on the 1,085 ELF files of spark-k8s-python-deps it reads them 3-7x faster than
+pyelftools with identical results (``bench/elf_reader_bench.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import IO, Any, cast
+
+from harden.elf._elffile import ElfError
+
+MAGIC = b"\x7fELF"
+
+
+@dataclass(frozen=True, slots=True)
+class DynamicInfo:
+    machine: str
+    """LIEF's name of ``e_machine``: ``X86_64``, ``AARCH64`` …"""
+    elf_class: int
+    """32 or 64."""
+    interpreter: str | None = None
+    soname: str | None = None
+    needed: tuple[str, ...] = ()
+    rpath: str = ""
+    runpath: str = ""
+    version_needs: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(file name as in DT_NEEDED, versions required from it), e.g. ("libc.so.6", ("GLIBC_2.34", …))."""
+    version_defs: tuple[str, ...] = ()
+    """Versions this file defines (a library): "GLIBC_2.2.5" …; the file's own base name included."""
+
+    @property
+    def dynamic(self) -> bool:
+        return bool(self.interpreter or self.needed or self.soname)
+
+    def versions_from(self, name: str) -> tuple[str, ...]:
+        return next((versions for file, versions in self.version_needs if file == name), ())
+
+
+@functools.cache
+def _config() -> Any:
+    import lief
+
+    lief.logging.disable()
+    config = lief.ELF.ParserConfig()
+    config.parse_relocations = False
+    config.parse_dyn_symbols = False
+    config.parse_symtab_symbols = False
+    config.parse_notes = False
+    config.parse_overlay = False
+    config.parse_symbol_versions = True
+    return config
+
+
+def read_dynamic(stream: IO[bytes], what: str = "ELF file") -> DynamicInfo:
+    """The dynamic information of the ELF file in ``stream`` (seekable, at any position). ElfError when the
+    file is not an ELF file LIEF can read."""
+    import lief
+
+    stream.seek(0)
+    if stream.read(4) != MAGIC:
+        raise ElfError(f"{what} is not an ELF file")
+    stream.seek(0)
+    binary = lief.ELF.parse(cast(Any, stream), _config())
+    if binary is None:
+        raise ElfError(f"{what}: LIEF cannot read it as an ELF file")
+    try:
+        return _info(binary)
+    except (AttributeError, ValueError, RuntimeError) as exc:  # a malformed dynamic section
+        raise ElfError(f"{what}: unreadable dynamic section ({type(exc).__name__}: {exc})") from exc
+
+
+def _info(binary: Any) -> DynamicInfo:
+    import lief
+
+    header = binary.header
+    elf_class = 64 if header.identity_class == lief.ELF.Header.CLASS.ELF64 else 32
+    rpath = runpath = ""
+    soname = None
+    for entry in binary.dynamic_entries:
+        if isinstance(entry, lief.ELF.DynamicEntryRunPath):
+            runpath = str(entry.runpath) if hasattr(entry, "runpath") else str(entry.paths)
+        elif isinstance(entry, lief.ELF.DynamicEntryRpath):
+            rpath = str(entry.rpath) if hasattr(entry, "rpath") else str(entry.paths)
+        elif isinstance(entry, lief.ELF.DynamicSharedObject):
+            soname = str(entry.name)
+    needs = tuple((str(req.name), tuple(str(aux.name) for aux in req.get_auxiliary_symbols()))
+                  for req in binary.symbols_version_requirement)
+    defs = tuple(str(aux.name) for definition in binary.symbols_version_definition
+                 for aux in definition.auxiliary_symbols)
+    return DynamicInfo(
+        machine=str(header.machine_type).rsplit(".", 1)[-1],
+        elf_class=elf_class,
+        interpreter=str(binary.interpreter) if binary.has_interpreter else None,
+        soname=soname,
+        needed=tuple(str(name) for name in binary.libraries),
+        rpath=rpath,
+        runpath=runpath,
+        version_needs=needs,
+        version_defs=defs,
+    )

@@ -1,0 +1,318 @@
+"""remove-unreachable: what it removes, from which roots, is described in ``stages/remove-unreachable.toml``."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import ClassVar
+
+from harden.dpkg.rootfs import PathLookup
+from harden.elf.linkage import Closure, Linker
+from harden.errors import UnsupportedImage
+from harden.ospkg import OsPackage, PackageDb, detect
+from harden.plan import Change, Plan, Remove, Skip
+from harden.pyenv import PythonEnv, file_bytes, find_python_envs
+from harden.stages._path_index import PathIndex
+from harden.stages._runtime_names import RuntimeName, runtime_names
+from harden.stages._stage_settings import StageSettings
+from harden.stages.base import StageContext
+
+CATEGORY = "unreachable"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SHOWN = 3
+
+
+@dataclass
+class _Roots:
+    """Why each reachable path is reachable (the first reason found)."""
+
+    why: dict[PurePosixPath, str] = field(default_factory=dict)
+    elf: list[PurePosixPath] = field(default_factory=list)
+    dlopen: list[tuple[str, PurePosixPath]] = field(default_factory=list)
+    unrun: list[str] = field(default_factory=list)
+    """Programs Python code names that are no roots, and why."""
+
+    def add(self, path: PurePosixPath, reason: str, *, elf: bool = False) -> None:
+        if path not in self.why:
+            self.why[path] = reason
+            if elf:
+                self.elf.append(path)
+
+
+class RemoveUnreachable:
+    name: ClassVar[str] = "remove-unreachable"
+
+    def plan(self, ctx: StageContext) -> Plan:
+        settings = StageSettings.resolve(self.name, ctx.settings)
+        if not settings.enabled:
+            return Plan(self.name, notes=("disabled by policy",))
+        db = detect(ctx.rootfs, ctx.blobs)
+        if not db.prunable:
+            return Plan(self.name, notes=(f"{db.release.label}: {db.kind.value} package database: not read, "
+                                          "nothing removed",))
+        return _Reach(ctx, settings, db).plan(self.name)
+
+
+class _Reach:
+    def __init__(self, ctx: StageContext, settings: StageSettings, db: PackageDb) -> None:
+        self.ctx = ctx
+        self.rootfs = ctx.rootfs
+        self.settings = settings
+        self.db = db
+        self.env = dict(item.partition("=")[::2] for item in ctx.config.env)
+        self.linker = Linker(ctx.rootfs, ctx.blobs, self.env)
+        self.lookup = PathLookup(ctx.rootfs)
+        self.envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
+        self.trees = _python_trees(self.envs)
+        self.keep = settings.globs("keep")
+        self.data = settings.globs("runtime_data")
+        self.host = next((e.interpreter for e in self.envs if e.interpreter is not None), None)
+
+    # ------------------------------------------------------------------ plan
+
+    def plan(self, stage: str) -> Plan:
+        owners = self._owners()
+        roots = self._roots()
+        closure, kept, why_kept = self._fixpoint(roots, owners)
+        changes, skipped = self._removals(owners, kept, why_kept)
+        gone = {change.path for change in changes if isinstance(change, Remove)}
+        self._check(closure, gone)
+        notes = [f"closure from {len(roots.why)} roots: {len(closure.objects)} ELF objects, {len(closure.files)} "
+                 f"paths the loader touches; {len(kept)} of {len(owners.packages)} packages reachable, "
+                 f"{len(owners.packages) - len(kept)} removed"]
+        notes += [f"kept {name}: {reason}" for name, reason in sorted(why_kept.items())]
+        if roots.unrun:
+            shown = sorted(set(roots.unrun))
+            notes.append(f"not roots: {len(shown)} programs Python code names: " + "; ".join(shown[:10])
+                         + (f" (+{len(shown) - 10} more)" if len(shown) > 10 else ""))
+        return Plan(stage, tuple(changes), tuple(skipped), tuple(notes))
+
+    def _check(self, closure: Closure, gone: set[PurePosixPath]) -> None:
+        """Every ELF file left must still link; a removal this stage planned must never break one."""
+        left = self.rootfs.with_changes(remove=frozenset(gone)) if gone else self.rootfs
+        linker = Linker(left, self.ctx.blobs, self.env)
+        objects = [e.path for e in left if e.has_content and not _in(e.path, gone) and linker.is_elf(e.path)]
+        after = linker.check(objects, host=self.host)
+        before = {(m.needing, m.name) for m in self.linker.check(objects, host=self.host).missing}
+        broken = [m for m in after.missing if (m.needing, m.name) not in before]
+        if broken:
+            shown = "; ".join(f"{m.needing} needs {m.name}" for m in broken[:SHOWN])
+            raise UnsupportedImage(f"remove-unreachable would break {len(broken)} ELF links: {shown}",
+                                   details=["keep the packages involved with keep_packages"])
+
+    # ------------------------------------------------------------------ roots
+
+    def _roots(self) -> _Roots:
+        roots = _Roots()
+        for env in self.envs:
+            if env.interpreter is not None:
+                roots.add(env.interpreter, f"Python interpreter of {_where(env)}", elf=True)
+        for entry in self.rootfs:
+            if entry.has_content and self._in_trees(entry.path) and self.linker.is_elf(entry.path):
+                roots.add(entry.path, "an ELF file of a Python environment", elf=True)
+            elif self.data.matches(entry.path) and not entry.is_dir:
+                roots.add(entry.path, "runtime data")
+        libraries = self.settings.globs("runtime_libraries")
+        for entry in self.rootfs:
+            if not entry.is_dir and libraries.matches(PurePosixPath(entry.path.name)):
+                roots.add(entry.path, "loaded by name at run time (runtime_libraries)", elf=True)
+        for program, reason in self._config_programs():
+            self._program(roots, program, reason)
+        optional = set(self.settings.strings("optional_programs"))
+        shell = self._which("sh") is not None
+        for name in self._runtime_names():
+            if name.kind == "library":
+                if self.host is not None:
+                    self._library(roots, name)
+            elif name.shell and not shell:
+                roots.unrun.append(f"{name.name} ({name.call} in /{name.source}: through a shell, and the image "
+                                   "has none)")
+            elif PurePosixPath(name.name).name in optional:
+                roots.unrun.append(f"{name.name} ({name.call} in /{name.source}: optional_programs)")
+            else:
+                self._program(roots, name.name, f"{name.call}({name.name!r}) in /{name.source}")
+        return roots
+
+    def _runtime_names(self) -> tuple[RuntimeName, ...]:
+        files = [e.path for e in self.rootfs if e.is_file and e.path.suffix == ".py" and self._in_trees(e.path)]
+        return runtime_names(self.rootfs, self.ctx.blobs, files)
+
+    def _library(self, roots: _Roots, name: RuntimeName) -> None:
+        assert self.host is not None
+        reason = f"{name.call}({name.name.removeprefix('find:')!r}) in /{name.source}"
+        if name.name.startswith("find:"):
+            stem = f"lib{name.name[5:]}.so"
+            for entry in self.rootfs:
+                if not entry.is_dir and entry.path.name.startswith(stem) and not self._in_trees(entry.path):
+                    roots.add(entry.path, reason, elf=self.linker.is_elf(entry.path))
+        else:
+            roots.dlopen.append((name.name, self.host))
+
+    def _config_programs(self) -> list[tuple[str, str]]:
+        config = self.ctx.config
+        found = []
+        for field_name, argv in (("Entrypoint", config.entrypoint), ("Cmd", config.cmd)):
+            if argv:
+                found.append((argv[0], f"the image's {field_name}"))
+        health = config.healthcheck
+        test = list(health.get("Test") or []) if health else []
+        if test[:1] == ["CMD"] and len(test) > 1:
+            found.append((str(test[1]), "the image's Healthcheck"))
+        return found
+
+    def _program(self, roots: _Roots, name: str, reason: str) -> None:
+        path = self._which(name)
+        if path is None:
+            return
+        real = self.rootfs.resolve(path)
+        roots.add(path, reason, elf=self.linker.is_elf(path))
+        if real is not None and not self.linker.is_elf(real):
+            interpreter = self._shebang(real)
+            if interpreter:
+                self._program(roots, interpreter, f"#! interpreter of /{path}")
+
+    def _which(self, name: str) -> PurePosixPath | None:
+        candidates = [name] if "/" in name else [f"{d}/{name}" for d in self.env.get("PATH", DEFAULT_PATH).split(":")]
+        for candidate in candidates:
+            path = PurePosixPath(candidate.lstrip("/"))
+            real = self.rootfs.resolve(path)
+            entry = self.rootfs.get(real) if real is not None else None
+            if entry is not None and entry.has_content:
+                return path
+        return None
+
+    def _shebang(self, path: PurePosixPath) -> str | None:
+        data = file_bytes(self.rootfs, self.ctx.blobs, path)
+        if not data or not data.startswith(b"#!"):
+            return None
+        words = shlex.split(data[2:].split(b"\n", 1)[0].decode("utf-8", "replace"))
+        if not words:
+            return None
+        if PurePosixPath(words[0]).name == "env" and len(words) > 1:
+            return next((w for w in words[1:] if not w.startswith("-")), words[0])
+        return words[0]
+
+    # ------------------------------------------------------------------ packages
+
+    def _owners(self) -> _Owners:
+        owners = _Owners()
+        for package in self.db.packages():
+            if not package.installed:
+                continue
+            listed = self.db.owned(package)
+            if listed is None:
+                owners.unknown.append(package)
+                continue
+            owners.packages[package.key] = package
+            files: list[PurePosixPath] = []
+            for path in listed:
+                where = self.db.where_installed(package, path).lstrip("/")
+                entry = self.lookup.entry(where)
+                if entry is None or self.lookup.is_dir(entry):
+                    continue
+                files.append(entry.path)
+                owners.by_path.setdefault(entry.path, package.key)
+            owners.files[package.key] = files
+        return owners
+
+    def _fixpoint(self, roots: _Roots, owners: _Owners) -> tuple[Closure, set[str], dict[str, str]]:
+        """Packages owning a reachable path are kept; their ELF files become roots; until nothing changes."""
+        kept: set[str] = set()
+        why_kept: dict[str, str] = {}
+        elf_roots = list(roots.elf)
+        protected = set(roots.why)
+        keep_packages = set(self.settings.strings("keep_packages"))
+        for key, package in owners.packages.items():
+            if package.name in keep_packages:
+                kept.add(key)
+                why_kept[package.name] = "named in keep_packages"
+        while True:
+            closure = self.linker.closure(elf_roots, dlopen=roots.dlopen, host=self.host)
+            reachable = protected | set(closure.files)
+            grown = False
+            for path in sorted(reachable):
+                owner = owners.by_path.get(path)
+                if owner is None or owner in kept:
+                    continue
+                kept.add(owner)
+                why_kept[owners.packages[owner].name] = self._why(path, roots, closure)
+                grown = True
+            for key in kept:
+                for path in owners.files.get(key, ()):
+                    if path not in protected and self.linker.is_elf(path):
+                        protected.add(path)
+                        elf_roots.append(path)
+                        grown = True
+                    protected.add(path)
+            if not grown:
+                return closure, kept, why_kept
+
+    def _removals(self, owners: _Owners, kept: set[str],
+                  why_kept: Mapping[str, str]) -> tuple[list[Change], list[Skip]]:
+        index = PathIndex(self.rootfs)
+        changes: list[Change] = []
+        skipped: list[Skip] = []
+        claimed = {path for key in kept for path in owners.files.get(key, ())}
+        for key, package in sorted(owners.packages.items()):
+            if key in kept:
+                continue
+            files = [p for p in owners.files.get(key, ()) if p not in claimed]
+            guarded = [p for p in files if self.keep.matches(p) or self._in_trees(p)]
+            gone = [p for p in files if p not in guarded]
+            if not gone:
+                continue
+            reason = (f"package {package.name} {package.version}: none of its {len(files)} files is reachable from "
+                      f"the runtime (interpreters, Python environments, the config's programs, runtime data)")
+            targets = index.collapse(set(gone), lambda d: not self.keep.matches(d) and not self._in_trees(d))
+            changes.extend(Remove(path, reason, CATEGORY) for path in sorted(targets))
+            skipped.extend(Skip(path, f"kept: {package.name}'s file in a keep glob or a Python environment")
+                           for path in guarded)
+        skipped.extend(Skip(self.db.sources[0] if self.db.sources else PurePosixPath("."),
+                            f"package {p.name}: no file list, kept (its files are unknown)") for p in owners.unknown)
+        return changes, skipped
+
+    def _why(self, path: PurePosixPath, roots: _Roots, closure: Closure) -> str:
+        if path in roots.why:
+            return f"/{path}: {roots.why[path]}"
+        for link in closure.links:
+            if link.found is not None and path in self.linker.symlink_chain(link.found):
+                return f"/{path}: {link.needing} needs {link.name}"
+        for root, reason in roots.why.items():
+            if path in self.linker.symlink_chain(root):
+                return f"/{path}: reached from /{root} ({reason})"
+        return f"/{path}: the loader of a reachable program"
+
+    def _in_trees(self, path: PurePosixPath) -> bool:
+        return any(path == tree or tree in path.parents for tree in self.trees)
+
+
+@dataclass
+class _Owners:
+    packages: dict[str, OsPackage] = field(default_factory=dict)
+    files: dict[str, list[PurePosixPath]] = field(default_factory=dict)
+    by_path: dict[PurePosixPath, str] = field(default_factory=dict)
+    unknown: list[OsPackage] = field(default_factory=list)
+
+
+def _python_trees(envs: Iterable[PythonEnv]) -> tuple[PurePosixPath, ...]:
+    trees: list[PurePosixPath] = []
+    for env in envs:
+        if env.is_venv:
+            trees.append(env.prefix)
+        if env.stdlib_dir is not None:
+            trees.append(env.stdlib_dir)
+        trees.extend(env.site_packages)
+    return tuple(dict.fromkeys(trees))
+
+
+def _where(env: PythonEnv) -> str:
+    return f"the venv /{env.prefix}" if env.is_venv else f"Python {env.version}"
+
+
+
+
+def _in(path: PurePosixPath, gone: set[PurePosixPath]) -> bool:
+    return path in gone or any(parent in gone for parent in path.parents)
+

@@ -1,0 +1,29 @@
+"""The static linkage check of verification: every ``DT_NEEDED`` and every symbol version of every ELF file of
+the hardened image resolves inside it, as its dynamic loader would resolve them. Only what the hardening broke
+fails (a link already broken in the original is reported, not blamed). Nothing runs, so it also stands in
+where an image cannot be run (another architecture)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from harden.elf.linkage import Closure, Linker
+from harden.image.blobs import BlobStore
+from harden.image.model import Rootfs
+from harden.verify.result import LinkageCheck
+
+
+def _problems(closure: Closure) -> list[str]:
+    return closure.problems()
+
+
+def check_linkage(original: Rootfs, hardened: Rootfs, blobs: BlobStore,
+                  environment: Mapping[str, str] | None = None) -> LinkageCheck:
+    after = Linker(hardened, blobs, environment)
+    objects = [e.path for e in hardened if e.has_content and after.is_elf(e.path)]
+    found = after.check(objects)
+    before = Linker(original, blobs, environment).check([p for p in objects if original.get(p) is not None])
+    old = set(_problems(before))
+    new = _problems(found)
+    return LinkageCheck(len(objects), tuple(line for line in new if line not in old),
+                        tuple(line for line in new if line in old))
