@@ -224,7 +224,7 @@ class Linker:
                 continue
             walk.done.add(real)
             walk.objects.append("/" + str(current))
-            if current_info.interpreter:
+            if current_info.interpreter and current_chain[0][0].is_program:
                 self._interpreter(walk, current, current_info.interpreter)
             for name in current_info.needed:
                 found = self._resolve(name, current_chain, interpreter)

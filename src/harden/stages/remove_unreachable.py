@@ -11,6 +11,7 @@ from typing import ClassVar
 from harden.dpkg.rootfs import PathLookup
 from harden.elf.linkage import Closure, Linker
 from harden.errors import UnsupportedImage
+from harden.image.model import EntryType
 from harden.ospkg import OsPackage, PackageDb, detect
 from harden.plan import Change, Plan, Remove, Skip
 from harden.pyenv import PythonEnv, file_bytes, find_python_envs
@@ -74,7 +75,7 @@ class _Reach:
 
     def plan(self, stage: str) -> Plan:
         owners = self._owners()
-        roots = self._roots()
+        roots = self._roots(owners)
         closure, kept, why_kept = self._fixpoint(roots, owners)
         changes, skipped = self._removals(owners, kept, why_kept)
         gone = {change.path for change in changes if isinstance(change, Remove)}
@@ -104,7 +105,7 @@ class _Reach:
 
     # ------------------------------------------------------------------ roots
 
-    def _roots(self) -> _Roots:
+    def _roots(self, owners: _Owners) -> _Roots:
         roots = _Roots()
         for env in self.envs:
             if env.interpreter is not None:
@@ -114,6 +115,10 @@ class _Reach:
                 roots.add(entry.path, "an ELF file of a Python environment", elf=True)
             elif self.data.matches(entry.path) and not entry.is_dir:
                 roots.add(entry.path, "runtime data")
+            elif (entry.type is EntryType.FILE and entry.path not in owners.by_path
+                  and not self.keep.matches(entry.path) and self.linker.is_elf(entry.path)):
+                roots.add(entry.path, "an ELF file no package owns (never removed, so what it needs stays)",
+                          elf=True)
         libraries = self.settings.globs("runtime_libraries")
         for entry in self.rootfs:
             if not entry.is_dir and libraries.matches(PurePosixPath(entry.path.name)):
