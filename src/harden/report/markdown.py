@@ -297,8 +297,8 @@ def _changes(report: Mapping[str, Any]) -> list[str]:
         lines += ["", f"Deliberately kept: {kept} (see report.json `skipped`)."]
     if report["notes"]:
         lines.append("")
-    for note in report["notes"][:TOP]:
-        lines.append(f"- note ({c(note['stage'])}): {c(note['note'], 200)}")
+    for note in report["notes"]:  # every one: remove-unreachable's say why each kept package is reachable
+        lines.append(f"- note ({c(note['stage'])}): {c(note['note'], 300)}")
     return lines
 
 

@@ -51,7 +51,7 @@ class RemoveJvmPayload:
                 skipped.append(Skip(entry.path, "kept by the policy's keep list"))
             else:
                 chosen.append(entry)
-        changes = _group_by_directory(ctx.rootfs, chosen)
+        changes = _group_by_directory(ctx.rootfs, chosen, payload)
         total = sum(e.size for e in chosen if e.type is EntryType.FILE)
         note = f"no JVM in the image (no {', '.join(settings.strings('jvm_markers'))}, no JAVA_HOME): " \
                f"{len(chosen)} Java archives, {total} bytes, removed"
@@ -60,9 +60,8 @@ class RemoveJvmPayload:
         return Plan(self.name, tuple(changes), tuple(skipped), (note,), gives_up)
 
 
-def _group_by_directory(rootfs: Rootfs, chosen: list[FileEntry]) -> list[Change]:
+def _group_by_directory(rootfs: Rootfs, chosen: list[FileEntry], payload: GlobSet) -> list[Change]:
     """One Remove per directory that holds only payload, else one per file."""
-    reason = "Java archive; the image has no Java runtime to load it"
     chosen_paths = {e.path for e in chosen}
     parents = sorted({e.path.parent for e in chosen})
     whole: set[PurePosixPath] = set()
@@ -70,9 +69,11 @@ def _group_by_directory(rootfs: Rootfs, chosen: list[FileEntry]) -> list[Change]
         inside = [e for e in rootfs.under(parent) if e.path != parent and not e.is_dir]
         if inside and all(e.path in chosen_paths for e in inside):
             whole.add(parent)
-    changes: list[Change] = [Remove(d, "directory of Java archives only; the image has no Java runtime", CATEGORY)
+    changes: list[Change] = [Remove(d, "directory of JVM payload only; the image has no Java runtime", CATEGORY)
                              for d in sorted(whole)]
     for entry in chosen:
         if entry.path.parent not in whole:
-            changes.append(Remove(entry.path, reason, CATEGORY))
+            pattern = payload.first_match(entry.path)
+            changes.append(Remove(entry.path, f"JVM payload (matches {pattern!r}); the image has no Java runtime to "
+                                              "load or launch it", CATEGORY))
     return changes

@@ -188,15 +188,7 @@ class RemoveTests:
                 continue
             leaves.update(index.subtree(directory))
         targets = index.collapse(leaves, lambda d: d in whole_dirs or any(w in d.parents for w in whole_dirs))
-        return [
-            Remove(
-                path,
-                f"build-time only: C/Cython source or header {shorten(path, roots)} "
-                "(read when compiling against the image, never at run time)",
-                CATEGORY,
-            )
-            for path in targets
-        ]
+        return [Remove(path, _source_reason(path, roots), CATEGORY) for path in targets]
 
 
 def _literal_fragments(patterns: tuple[str, ...]) -> list[str]:
@@ -208,3 +200,11 @@ def _literal_fragments(patterns: tuple[str, ...]) -> list[str]:
             if len(piece) >= 3:
                 fragments.append(piece)
     return fragments
+
+
+def _source_reason(path: PurePosixPath, roots: list[PurePosixPath]) -> str:
+    if path.suffix == ".pyi" or path.name == "py.typed":
+        return (f"type-checking only: stub or marker {shorten(path, roots)} "
+                "(read by type checkers, never by Python at run time)")
+    return (f"build-time only: C/Cython source or header {shorten(path, roots)} "
+            "(read when compiling against the image, never at run time)")

@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "elf"
 
 
 def test_workers_give_the_same_rows_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    elves = sorted(p for p in FIXTURES.iterdir() if p.suffix != ".py")
+    elves = sorted(p for p in FIXTURES.iterdir() if p.is_file() and p.suffix != ".py")
     assert len(elves) >= 8
     entries = [file(f"usr/lib/copy{i}/{p.name}", p.read_bytes(), mode=0o755) for i in range(3) for p in elves]
     entries.append(file("usr/lib/truncated.so", elves[0].read_bytes()[:80]))
