@@ -52,7 +52,7 @@ DATA_STACK_CONTEXT := build/context/data-stack
 
 .PHONY: help all venv engine engine-stop base-image build-python-base build-python-deps images harden \
 	lock-deps test test-unit test-prereqs clean _build-python-base _build-python-deps _test \
-	build-data-stack _build-data-stack
+	build-data-stack _build-data-stack build-data-stack-plain _build-data-stack-plain
 
 help: ## List the targets
 	@echo "harden — make targets (variables: make VAR=value TARGET; see the top of the Makefile):"
@@ -131,6 +131,18 @@ _build-data-stack:
 		--build-arg BASE_IMAGE=$(PYTHON_BASE_IMAGE) \
 		--label io.harden.build-inputs=$$(scripts/build-inputs.sh bench/images/data-stack) \
 		-t $(DATA_STACK_TAG) $(DATA_STACK_CONTEXT)
+
+build-data-stack-plain: base-image ## Build the same data stack the plain way (compiler, pip cache, apt lists: bench/images/data-stack-plain)
+	@$(MAKE) _build-data-stack-plain
+
+_build-data-stack-plain:
+	@rm -rf build/context/data-stack-plain && mkdir -p build/context
+	@cp -R bench/images/data-stack-plain build/context/data-stack-plain
+	@if [ -f "$(CA_BUNDLE)" ]; then cp "$(CA_BUNDLE)" build/context/data-stack-plain/build-secrets/ca-certificates.crt; fi
+	$(DOCKER) build --force-rm $(DOCKER_BUILD_FLAGS) \
+		--build-arg BASE_IMAGE=$(PYTHON_BASE_IMAGE) \
+		--label io.harden.build-inputs=$$(scripts/build-inputs.sh bench/images/data-stack-plain) \
+		-t data-stack-plain:latest build/context/data-stack-plain
 
 lock-deps: ## Re-resolve dockerfiles/python-deps/constraints.txt (CPython 3.11, x86_64)
 	scripts/lock-deps.sh

@@ -23,6 +23,8 @@ class DynamicInfo:
     """LIEF's name of ``e_machine``: ``X86_64``, ``AARCH64`` …"""
     elf_class: int
     """32 or 64."""
+    loadable: bool = True
+    """An executable or shared object (``ET_EXEC``/``ET_DYN``), not a relocatable object or core file."""
     interpreter: str | None = None
     soname: str | None = None
     needed: tuple[str, ...] = ()
@@ -92,9 +94,11 @@ def _info(binary: Any) -> DynamicInfo:
                   for req in binary.symbols_version_requirement)
     defs = tuple(str(aux.name) for definition in binary.symbols_version_definition
                  for aux in definition.auxiliary_symbols)
+    kind = str(header.file_type).rsplit(".", 1)[-1]
     return DynamicInfo(
         machine=str(header.machine_type).rsplit(".", 1)[-1],
         elf_class=elf_class,
+        loadable=kind in ("EXEC", "DYN"),
         interpreter=str(binary.interpreter) if binary.has_interpreter else None,
         soname=soname,
         needed=tuple(str(name) for name in binary.libraries),

@@ -122,6 +122,11 @@ class Linker:
     def is_elf(self, path: PurePosixPath | str) -> bool:
         return self.info(path) is not None
 
+    def is_loadable(self, path: PurePosixPath | str) -> bool:
+        """An ELF executable or shared object (what a loader maps; not a ``.o`` or a core file)."""
+        info = self.info(path)
+        return info is not None and info.loadable
+
     # ------------------------------------------------------------------ resolving
 
     def symlink_chain(self, path: PurePosixPath | str) -> set[PurePosixPath]:
@@ -151,7 +156,8 @@ class Linker:
     def _loadable(self, like: DynamicInfo) -> glibc.Compatible:
         def check(candidate: PurePosixPath) -> bool:
             other = self.info(candidate)
-            return other is not None and other.machine == like.machine and other.elf_class == like.elf_class
+            return (other is not None and other.loadable and other.machine == like.machine
+                    and other.elf_class == like.elf_class)
         return check
 
     def _resolve(self, name: str, chain: list[tuple[Requester, DynamicInfo]], interpreter: str | None) -> Resolution:

@@ -178,10 +178,15 @@ class RemoveTests:
                     whole_dirs.add(path)
                 elif patterns.matches(path.name) and not index.is_dir(path):
                     leaves.add(path)
+        build_dirs = settings.globs("stdlib_build_dirs")
         for env in envs:
             include = env.prefix / "include"
             if env.is_venv and include in index:
                 whole_dirs.add(include)
+            if env.stdlib_dir is not None and env.stdlib_dir in index:
+                whole_dirs.update(path for path in index.subtree(env.stdlib_dir, include_self=False)
+                                  if path.parent == env.stdlib_dir and index.is_dir(path)
+                                  and build_dirs.matches(PurePosixPath(path.name)))
         for directory in list(whole_dirs):
             if any(keep.matches(p) for p in index.subtree(directory)):
                 whole_dirs.discard(directory)
@@ -203,6 +208,9 @@ def _literal_fragments(patterns: tuple[str, ...]) -> list[str]:
 
 
 def _source_reason(path: PurePosixPath, roots: list[PurePosixPath]) -> str:
+    if any(part.startswith("config-") for part in path.parts):
+        return (f"build-time only: {shorten(path, roots)} of the standard library's build directory (static "
+                "libpython, Makefile, python.o: linked against when compiling, never at run time)")
     if path.suffix == ".pyi" or path.name == "py.typed":
         return (f"type-checking only: stub or marker {shorten(path, roots)} "
                 "(read by type checkers, never by Python at run time)")

@@ -111,12 +111,12 @@ class _Reach:
             if env.interpreter is not None:
                 roots.add(env.interpreter, f"Python interpreter of {_where(env)}", elf=True)
         for entry in self.rootfs:
-            if entry.has_content and self._in_trees(entry.path) and self.linker.is_elf(entry.path):
+            if entry.has_content and self._in_trees(entry.path) and self.linker.is_loadable(entry.path):
                 roots.add(entry.path, "an ELF file of a Python environment", elf=True)
             elif self.data.matches(entry.path) and not entry.is_dir:
                 roots.add(entry.path, "runtime data")
             elif (entry.type is EntryType.FILE and entry.path not in owners.by_path
-                  and not self.keep.matches(entry.path) and self.linker.is_elf(entry.path)):
+                  and not self.keep.matches(entry.path) and self.linker.is_loadable(entry.path)):
                 roots.add(entry.path, "an ELF file no package owns (never removed, so what it needs stays)",
                           elf=True)
         libraries = self.settings.globs("runtime_libraries")
@@ -148,10 +148,13 @@ class _Reach:
         assert self.host is not None
         reason = f"{name.call}({name.name.removeprefix('find:')!r}) in /{name.source}"
         if name.name.startswith("find:"):
-            stem = f"lib{name.name[5:]}.so"
+            # find_library answers with a soname (ldconfig -p): lib<name>.so.<version>, not the bare
+            # lib<name>.so a -dev package adds for the linker
+            stem = f"lib{name.name[5:]}.so."
             for entry in self.rootfs:
-                if not entry.is_dir and entry.path.name.startswith(stem) and not self._in_trees(entry.path):
-                    roots.add(entry.path, reason, elf=self.linker.is_elf(entry.path))
+                if (not entry.is_dir and entry.path.name.startswith(stem) and not self._in_trees(entry.path)
+                        and self.linker.is_loadable(entry.path)):
+                    roots.add(entry.path, reason, elf=True)
         else:
             roots.dlopen.append((name.name, self.host))
 
@@ -246,7 +249,7 @@ class _Reach:
                 grown = True
             for key in kept:
                 for path in owners.files.get(key, ()):
-                    if path not in protected and self.linker.is_elf(path):
+                    if path not in protected and self.linker.is_loadable(path):
                         protected.add(path)
                         elf_roots.append(path)
                         grown = True
