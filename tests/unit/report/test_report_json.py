@@ -19,10 +19,15 @@ from harden.verify.result import (
     Assertion,
     ImportDiff,
     MetadataDiff,
+    ModuleLoss,
+    ModuleOutcome,
+    OutcomeKind,
     SmokeResult,
     SmokeRun,
     StartupCost,
+    TouchedFile,
     VerificationReport,
+    WritableNeed,
 )
 
 PY = "/usr/local/bin/python3"
@@ -68,6 +73,24 @@ def test_run_report_validates_against_the_checked_in_schema(tmp_path: Path) -> N
     assert report["identity"]["kind"] == "run"
     assert report["verification"]["ok"] is True
     assert report["sizes"]["after"]["bytes"] < report["sizes"]["before"]["bytes"]
+
+
+def test_a_failed_verification_validates_and_lists_its_hv_findings(tmp_path: Path) -> None:
+    lost = ModuleLoss("hello.world", ModuleOutcome("hello.world", OutcomeKind.OK, origin="/app/hello/world.py"),
+                      ModuleOutcome("hello.world", OutcomeKind.NOT_RUN, "its file /app/hello/world.py is gone"))
+    failed = VerificationReport(
+        original="demo:1", hardened="demo:hardened", runner="sandbox", interpreters=(PY,),
+        imports=(ImportDiff(PY, 12, 12, 11, (lost,), (), ()),),
+        touched=(TouchedFile("/app/hello/data.json", ("hello",)),),
+        writable=(WritableNeed("smoke", "cache", PY, ("/tmp/x",), "exit code 1", "mount an emptyDir at /tmp"),),
+        restricted=True,
+    )
+    report = run_report(tmp_path, verification=failed)
+    _validator().validate(report)
+    assert report["verification"]["ok"] is False
+    hv = sorted((f["code"], f["location"]) for f in report["findings"] if f["code"].startswith("HV-"))
+    assert hv == [("HV-0001", "/app/hello/world.py"), ("HV-0002", "/app/hello/data.json"), ("HV-0003", "/tmp/x")]
+    assert {"HV-0001", "HV-0002", "HV-0003", "HV-0004"} <= {rule["code"] for rule in report["rules"]}
 
 
 def test_dry_run_and_unverified_reports_validate(tmp_path: Path) -> None:
