@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from report_support import SITE, FIXED_TIME, GOLDEN, StandInPolicy, build_image, harden, small_image_layers
+from report_support import FIXED_TIME, GOLDEN, SITE, StandInPolicy, build_image, harden, small_image_layers
 
 from harden import __version__
 from harden.image.blobs import BlobStore
