@@ -122,6 +122,8 @@ def test_review_report_validates_and_has_no_after_side(tmp_path: Path) -> None:
         (("findings_summary", "error"), -1),
         (("elf", "files"), [{"path": "relative/path"}]),
         (("changes",), [{"stage": "x", "action": "explode", "target": "a", "category": "c", "reason": "r",
+                         "files_removed": 0, "bytes_saved": 0, "removes_modules": False}]),
+        (("changes",), [{"stage": "x", "action": "remove", "target": "a", "category": "c", "reason": "r",
                          "files_removed": 0, "bytes_saved": 0}]),
     ],
 )
@@ -158,6 +160,8 @@ def test_every_change_is_listed_with_its_reason(tmp_path: Path) -> None:
     skipped = [s["path"] for s in report["skipped"]]
     assert all(path.startswith("/") for path in [*removed, *skipped])  # one spelling of image paths
     assert all(c["reason"] for c in report["changes"])
+    code = {c["category"] for c in report["changes"] if c["removes_modules"]}
+    assert code == {"tests", "installers"}  # the stages that remove modules on purpose say so
     stage_saved = sum(s["bytes_saved"] for s in report["sizes"]["stages"])
     assert stage_saved == report["sizes"]["saved_bytes"]
     by_category = {row["category"]: row for row in report["sizes"]["categories"]}

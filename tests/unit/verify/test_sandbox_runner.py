@@ -18,7 +18,9 @@ import pytest
 
 from harden.errors import InputError
 from harden.verify import runners
+from harden.verify.probes import FactsProbe
 from harden.verify.runners import DEFAULT_PATH, Confinement, RunResult, SandboxRunner
+from harden.verify.survey import recheck
 from harden.verify.users import RunAs
 
 NOBODY = RunAs(uid=65534, gid=65534, home="/nonexistent")
@@ -182,3 +184,13 @@ def test_stop_kills_a_run_from_another_thread(host_python3: str) -> None:
     assert not thread.is_alive(), "stop() did not end the run"
     assert not box["result"].ok and not box["result"].timed_out
     assert not running(token)
+
+
+def test_the_walker_and_the_facts_probe_through_the_sandbox_as_an_unprivileged_user(host_python3: str) -> None:
+    runner = SandboxRunner(Path("/"), NOBODY, ["PATH=/usr/bin:/bin"])
+    targets = ["json", "decimal", "encodings.cp437", "json:loads", "no_such_module_here"]
+    outcomes = recheck(runner, "hardened", host_python3, targets, 30, Confinement.RESTRICTED)
+    assert sorted(name for name, outcome in outcomes.items() if outcome.ok) == sorted(targets[:4])
+    assert outcomes["no_such_module_here"].error == "ModuleNotFoundError: No module named 'no_such_module_here'"
+    facts = FactsProbe(runner, host_python3, "hardened").facts([])
+    assert (facts["uid"], facts["home"], facts["home_writable"]) == (65534, "/nonexistent", False)

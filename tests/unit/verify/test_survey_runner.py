@@ -36,7 +36,7 @@ def local(tmp_path: Path) -> LocalRunner:
 
 
 def test_a_survey_through_a_runner(local: LocalRunner, python: str) -> None:
-    request = SurveyRequest((python,), timeout_seconds=3, targets=("json:loads",),
+    request = SurveyRequest((python,), timeout_seconds=5, targets=("json:loads",),
                             smoke=(SmokeSpec("uses good", "import good.part", 30),))
     survey = survey_image(local, "original", request, python, Confinement.STANDARD)
     assert survey.failure == ""
@@ -75,10 +75,10 @@ def test_a_survey_that_runs_out_of_time_says_so(local: LocalRunner, python: str,
 
 def test_recheck_alone_or_in_shared_workers(local: LocalRunner, python: str) -> None:
     targets = ["good.part", "bad", "slow"]
-    alone = recheck(local, "hardened", python, targets, 2, Confinement.STANDARD)
+    alone = recheck(local, "hardened", python, targets, 5, Confinement.STANDARD)
     assert {name: (o.kind, o.isolated) for name, o in alone.items()} == {
         "good.part": (OutcomeKind.OK, True), "bad": (OutcomeKind.ERROR, True), "slow": (OutcomeKind.TIMEOUT, True)}
-    shared = recheck(local, "hardened", python, targets, 2, Confinement.RESTRICTED, alone=False)
+    shared = recheck(local, "hardened", python, targets, 5, Confinement.RESTRICTED, alone=False)
     assert {name: (o.kind, o.isolated) for name, o in shared.items()} == {
         "good.part": (OutcomeKind.OK, False), "bad": (OutcomeKind.ERROR, False),
         "slow": (OutcomeKind.TIMEOUT, False)}
