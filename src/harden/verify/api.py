@@ -17,6 +17,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -70,6 +71,8 @@ Progress = Callable[[int, int], None]
 T = TypeVar("T")
 U = TypeVar("U")
 _RUNTIME_PREFIXES = ("/tmp/", "/proc/", "/dev/", "/sys/", "/run/", "/var/tmp/")
+_STOP_WAIT = 60.0
+"""How long an interrupted ``_Session.both`` keeps stopping runs until the other side has returned."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +286,16 @@ class _Session:
             value = first()
             thread.join()
         except BaseException:
-            for runner in (self.before_runner, self.after_runner):
-                with contextlib.suppress(Exception):
-                    runner.stop()
+            # until ``second`` has returned: a run it starts after a stop (its container still being created)
+            # is only killed by the next one, and its image cannot be removed while that run lives
+            deadline = time.monotonic() + _STOP_WAIT
+            while True:
+                for runner in (self.before_runner, self.after_runner):
+                    with contextlib.suppress(Exception):
+                        runner.stop()
+                thread.join(0.2)
+                if not thread.is_alive() or time.monotonic() >= deadline:
+                    break
             raise
         if "error" in box:
             raise box["error"]

@@ -24,8 +24,9 @@ _REMEDIES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def written_paths(writes: Sequence[str], error: str) -> tuple[str, ...]:
-    """The paths a failed run tried to write: what the audit hook saw, else the path in the OSError text."""
-    found = list(dict.fromkeys(writes))
+    """The paths a failed run tried to write: what the audit hook saw, else the path in the OSError text.
+    Bytecode caches are left out: Python imports without them when it cannot write them."""
+    found = list(dict.fromkeys(path for path in writes if "__pycache__" not in path.split("/")))
     match = _ROFS.search(error)
     if match and match.group(1) not in found:
         found.append(match.group(1))

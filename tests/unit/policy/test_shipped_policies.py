@@ -39,6 +39,9 @@ SPARK_IMPORTS = (
     "fsspec",
 )
 
+EXTRA_KEYS = {"remove-docs": ("remove_code",)}
+"""Stage keys beyond enabled/remove/keep that a shipped policy sets."""
+
 
 @pytest.fixture
 def minimal_stages(tmp_path: Path) -> Path:
@@ -46,8 +49,9 @@ def minimal_stages(tmp_path: Path) -> Path:
     folder = tmp_path / "stages"
     folder.mkdir()
     for stage in STAGES:
+        extra = "".join(f"{key} = []\n" for key in EXTRA_KEYS.get(stage, ()))
         (folder / f"{stage}.toml").write_text(
-            f'schema_version = 1\nstage = "{stage}"\n[settings]\nenabled = true\nremove = []\nkeep = []\n',
+            f'schema_version = 1\nstage = "{stage}"\n[settings]\nenabled = true\nremove = []\nkeep = []\n{extra}',
             encoding="utf-8",
         )
     return folder
@@ -73,6 +77,7 @@ def test_spark(minimal_stages: Path) -> None:
     assert policy.chain == ("default", "spark-k8s-python-deps")
     assert policy.stage_enabled("remove-installers")
     assert policy.stage_enabled("remove-jvm-payload")
+    assert tuple(policy.stages["remove-docs"]["remove_code"]) == ("**/pyspark/examples",)
     assert policy.verify.imports == SPARK_IMPORTS
     assert {"pyiceberg.io.pyarrow", "pyiceberg.catalog.sql", "pyarrow.parquet", "pyarrow.dataset"} <= set(
         policy.verify.plugins

@@ -55,15 +55,16 @@ class RemoveMatching:
     name: ClassVar[str] = "remove-matching"
 
     def __init__(self, name: str, category: str, predicate: Callable[[PurePosixPath], bool],
-                 reason: str) -> None:
+                 reason: str, *, removes_modules: bool = False) -> None:
         self.name = name  # type: ignore[misc]
         self.category = category
         self.predicate = predicate
         self.reason = reason
+        self.removes_modules = removes_modules
 
     def plan(self, ctx: StageContext) -> Plan:
         chosen = [e.path for e in ctx.rootfs if not e.is_dir and self.predicate(e.path)]
-        return Plan(self.name, tuple(Remove(p, self.reason, self.category) for p in chosen))
+        return Plan(self.name, tuple(Remove(p, self.reason, self.category, self.removes_modules) for p in chosen))
 
 
 class SetUser:
@@ -79,9 +80,9 @@ class SetUser:
 def default_stages() -> list[Any]:
     return [
         RemoveMatching("remove-bytecode", "bytecode", lambda p: p.suffix == ".pyc", "compiled bytecode"),
-        RemoveMatching("remove-tests", "tests", lambda p: "tests" in p.parts, "test suite"),
+        RemoveMatching("remove-tests", "tests", lambda p: "tests" in p.parts, "test suite", removes_modules=True),
         RemoveMatching("remove-installers", "installers",
-                       lambda p: any(part.startswith("pip") for part in p.parts), "installer"),
+                       lambda p: any(part.startswith("pip") for part in p.parts), "installer", removes_modules=True),
         RemoveMatching("drop-shells", "shells", lambda p: p.name in ("sh", "bash"), "shell"),
         SetUser("65532:65532"),
     ]

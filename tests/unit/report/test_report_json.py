@@ -19,10 +19,15 @@ from harden.verify.result import (
     Assertion,
     ImportDiff,
     MetadataDiff,
+    ModuleLoss,
+    ModuleOutcome,
+    OutcomeKind,
     SmokeResult,
     SmokeRun,
     StartupCost,
+    TouchedFile,
     VerificationReport,
+    WritableNeed,
 )
 
 PY = "/usr/local/bin/python3"
@@ -70,6 +75,24 @@ def test_run_report_validates_against_the_checked_in_schema(tmp_path: Path) -> N
     assert report["sizes"]["after"]["bytes"] < report["sizes"]["before"]["bytes"]
 
 
+def test_a_failed_verification_validates_and_lists_its_hv_findings(tmp_path: Path) -> None:
+    lost = ModuleLoss("hello.world", ModuleOutcome("hello.world", OutcomeKind.OK, origin="/app/hello/world.py"),
+                      ModuleOutcome("hello.world", OutcomeKind.NOT_RUN, "its file /app/hello/world.py is gone"))
+    failed = VerificationReport(
+        original="demo:1", hardened="demo:hardened", runner="sandbox", interpreters=(PY,),
+        imports=(ImportDiff(PY, 12, 12, 11, (lost,), (), ()),),
+        touched=(TouchedFile("/app/hello/data.json", ("hello",)),),
+        writable=(WritableNeed("smoke", "cache", PY, ("/tmp/x",), "exit code 1", "mount an emptyDir at /tmp"),),
+        restricted=True,
+    )
+    report = run_report(tmp_path, verification=failed)
+    _validator().validate(report)
+    assert report["verification"]["ok"] is False
+    hv = sorted((f["code"], f["location"]) for f in report["findings"] if f["code"].startswith("HV-"))
+    assert hv == [("HV-0001", "/app/hello/world.py"), ("HV-0002", "/app/hello/data.json"), ("HV-0003", "/tmp/x")]
+    assert {"HV-0001", "HV-0002", "HV-0003", "HV-0004"} <= {rule["code"] for rule in report["rules"]}
+
+
 def test_dry_run_and_unverified_reports_validate(tmp_path: Path) -> None:
     report = run_report(tmp_path, dry_run=True, dropped=(DroppedEntry(1, "../etc/evil", "escapes the root"),))
     _validator().validate(report)
@@ -99,6 +122,8 @@ def test_review_report_validates_and_has_no_after_side(tmp_path: Path) -> None:
         (("findings_summary", "error"), -1),
         (("elf", "files"), [{"path": "relative/path"}]),
         (("changes",), [{"stage": "x", "action": "explode", "target": "a", "category": "c", "reason": "r",
+                         "files_removed": 0, "bytes_saved": 0, "removes_modules": False}]),
+        (("changes",), [{"stage": "x", "action": "remove", "target": "a", "category": "c", "reason": "r",
                          "files_removed": 0, "bytes_saved": 0}]),
     ],
 )
@@ -135,6 +160,8 @@ def test_every_change_is_listed_with_its_reason(tmp_path: Path) -> None:
     skipped = [s["path"] for s in report["skipped"]]
     assert all(path.startswith("/") for path in [*removed, *skipped])  # one spelling of image paths
     assert all(c["reason"] for c in report["changes"])
+    code = {c["category"] for c in report["changes"] if c["removes_modules"]}
+    assert code == {"tests", "installers"}  # the stages that remove modules on purpose say so
     stage_saved = sum(s["bytes_saved"] for s in report["sizes"]["stages"])
     assert stage_saved == report["sizes"]["saved_bytes"]
     by_category = {row["category"]: row for row in report["sizes"]["categories"]}

@@ -9,23 +9,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from report_support import FIXED_TIME, GOLDEN, StandInPolicy, build_image, harden, small_image_layers
+from report_support import FIXED_TIME, GOLDEN, SITE, StandInPolicy, build_image, harden, small_image_layers
 
 from harden import __version__
 from harden.image.blobs import BlobStore
 from harden.report.markdown import render_markdown
 from harden.report.write import write_review_reports, write_run_reports
 from harden.verify.result import (
+    Accounting,
     Assertion,
     ImportDiff,
     MetadataDiff,
-    ModuleChange,
+    ModuleLoss,
     ModuleOutcome,
     OutcomeKind,
     SmokeResult,
     SmokeRun,
     StartupCost,
+    TouchedFile,
     VerificationReport,
+    WritableNeed,
 )
 
 UPDATE = os.environ.get("HARDEN_UPDATE_GOLDEN") == "1"
@@ -46,15 +49,31 @@ def check_golden(name: str, text: str) -> None:
 
 
 def verification() -> VerificationReport:
-    broken = ModuleChange("pandas.io.clipboard", ModuleOutcome("pandas.io.clipboard", OutcomeKind.OK),
-                          ModuleOutcome("pandas.io.clipboard", OutcomeKind.ERROR, "ModuleNotFoundError: x"))
+    """A failed verification with one of each: a lost module, a removal on purpose, a file read in the
+    original that is gone, a need of a writable path as a restricted pod."""
+    broken = ModuleLoss("pandas.io.clipboard",
+                        ModuleOutcome("pandas.io.clipboard", OutcomeKind.OK,
+                                      origin=f"/{SITE}/pandas/io/clipboard/__init__.py"),
+                        ModuleOutcome("pandas.io.clipboard", OutcomeKind.ERROR, "ModuleNotFoundError: x",
+                                      isolated=True))
+    conftest = f"/{SITE}/pandas/tests/conftest.py"
+    tests_gone = ModuleLoss("pandas.tests.conftest", ModuleOutcome("pandas.tests.conftest", OutcomeKind.OK,
+                                                                   origin=conftest),
+                            ModuleOutcome("pandas.tests.conftest", OutcomeKind.NOT_RUN, f"its file {conftest} is gone"),
+                            accounting=Accounting("remove-tests", "test suite", f"/{SITE}/pandas/tests"))
     return VerificationReport(
         original="demo:1", hardened="demo:hardened", runner="sandbox", interpreters=(PY,),
-        imports=(ImportDiff("/usr/local/bin/python3", 40, 40, 39, (broken,), (), ()),),
+        imports=(ImportDiff("/usr/local/bin/python3", 40, 40, 38, (broken,), (tests_gone,), ()),),
         metadata=(MetadataDiff("/usr/local/bin/python3", 4, 3, removed_deliberately=("pip",)),),
         smoke=(SmokeResult("pandas groupby", PY, SmokeRun(True, ""), SmokeRun(True, "")),),
         assertions=(Assertion("HV-NO-SHELL", "shell=True fails", True),),
         startup=StartupCost(("pandas", "numpy"), 5, 0.25, 0.2),
+        touched=(TouchedFile(f"/{SITE}/pandas/io/formats/templates/html.tpl", ("pandas.io.formats.style",),
+                             "remove-docs", "documentation"),),
+        writable=(WritableNeed("import", "matplotlib.pyplot", PY, ("/home/nonroot/.config/matplotlib",),
+                               "OSError: [Errno 30] Read-only file system: '/home/nonroot/.config/matplotlib'",
+                               "set MPLCONFIGDIR to a writable mounted directory (an emptyDir)"),),
+        restricted=True,
     )
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from stage_helpers import FakeImage, gone, removed, skipped
 
+from harden.plan import Remove
 from harden.stages.remove_docs import RemoveDocs
 
 SP = "usr/local/lib/python3.11/site-packages"
@@ -62,16 +63,32 @@ def test_docs_and_examples_in_site_packages_unless_imported(image: FakeImage) ->
     image.file(f"{SP}/lib_a/__init__.py", "")
     image.file(f"{SP}/lib_a/docs/index.rst", "docs")
     image.file(f"{SP}/lib_a/docs/LICENSE.txt", "MIT")
-    image.file(f"{SP}/lib_a/examples/demo.py", "import lib_a\n")
+    image.file(f"{SP}/lib_a/examples/notebook.ipynb", "{}")
     image.file(f"{SP}/lib_b/__init__.py", "from lib_b.doc import docstrings\n")
     image.file(f"{SP}/lib_b/doc/__init__.py", "")
     image.file(f"{SP}/lib_b/doc/docstrings.py", "")
     image.file(f"{SP}/docs/index.html", "a stray top-level docs folder is left alone")
     plan = RemoveDocs().plan(image.ctx())
     assert removed(plan) == {f"{SP}/lib_a/docs/index.rst", f"{SP}/lib_a/examples"}
+    assert not any(c.removes_modules for c in plan.changes if isinstance(c, Remove))
     reasons = skipped(plan)
     assert reasons[f"{SP}/lib_b/doc"] == "kept lib_b/doc: imported by lib_b/__init__.py"
     assert reasons[f"{SP}/lib_a/docs/LICENSE.txt"] == "kept: keep glob '**/LICENSE*'"
+
+
+def test_examples_holding_python_modules_are_code_kept_unless_remove_code_names_them(image: FakeImage) -> None:
+    image.python()
+    image.file(f"{SP}/lib_a/__init__.py", "")
+    image.file(f"{SP}/lib_a/examples/demo.py", "import lib_a\n")
+    image.file(f"{SP}/lib_a/examples/data.csv", "a,b\n")
+    kept = RemoveDocs().plan(image.ctx())
+    assert removed(kept) == set()
+    assert skipped(kept)[f"{SP}/lib_a/examples"].startswith("kept lib_a/examples: holds 1 Python modules")
+    named = RemoveDocs().plan(image.ctx({"remove_code": ["**/lib_a/examples"]}))
+    assert removed(named) == {f"{SP}/lib_a/examples"}
+    (change,) = named.changes
+    assert isinstance(change, Remove) and change.removes_modules
+    assert "named by remove_code '**/lib_a/examples'" in change.reason
 
 
 def test_disabled(image: FakeImage) -> None:

@@ -40,6 +40,7 @@ def test_pip_goes_by_its_record(image: FakeImage) -> None:
     after = {str(e.path) for e in gone(image.rootfs(), plan)}
     assert f"{SP}/requests/__init__.py" in after and "usr/local/bin/python3.11" in after
     assert all(c.category == "installers" for c in plan.changes)
+    assert all(c.removes_modules for c in plan.changes), "verification accounts installers as removed on purpose"
 
 
 def test_a_whole_package_directory_goes_when_record_owns_all_of_it(image: FakeImage) -> None:

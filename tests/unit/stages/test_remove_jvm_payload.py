@@ -24,6 +24,17 @@ def test_without_a_jvm_jars_go_and_a_jar_only_directory_goes_whole(image: FakeIm
     assert removed(plan) == {f"{site}/pyspark/jars", f"{site}/py4j/py4j0.10.9.jar"}
     assert all(c.category == "jvm-payload" for c in plan.changes)
     assert "3 Java archives" in plan.notes[0]
+    assert [give.module for give in plan.gives_up] == ["pyspark.testing"]  # the stage data's dependent_modules
+
+
+def test_dependent_modules_are_given_up_only_when_the_jars_go(image: FakeImage) -> None:
+    spark_like(image)
+    settings = {**ON, "dependent_modules": ["pyspark.testing", "py4j.java_gateway"]}
+    plan = RemoveJvmPayload().plan(image.ctx(settings))
+    assert [give.module for give in plan.gives_up] == ["pyspark.testing", "py4j.java_gateway"]
+    assert "Java archives" in plan.gives_up[0].reason
+    image.file("usr/lib/jvm/java-17/bin/java", b"\x7fELF")
+    assert RemoveJvmPayload().plan(image.ctx(settings)).gives_up == ()
 
 
 def test_a_jvm_anywhere_keeps_every_jar(image: FakeImage) -> None:

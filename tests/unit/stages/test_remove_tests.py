@@ -40,6 +40,7 @@ def test_runtime_testing_modules_stay_and_test_suites_go(image: FakeImage) -> No
     ):
         assert f"{SP}/{kept}" in {str(e.path) for e in after}
     assert all(c.category == "tests" for c in plan.changes)
+    assert all(c.removes_modules for c in plan.changes), "verification accounts test suites as removed on purpose"
     reasons = {str(c.path): c.reason for c in plan.changes}
     assert reasons[f"{SP}/pandas/tests"] == "test suite pandas/tests: nothing outside the test suites imports it"
     assert reasons[f"{SP}/numpy/conftest.py"] == "pytest configuration numpy/conftest.py: only pytest reads it"
