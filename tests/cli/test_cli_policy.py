@@ -99,7 +99,8 @@ def test_show_default_as_toml_and_json(scene: Scene) -> None:
     as_json = json.loads(json_run.stdout)
     assert as_toml["name"] == as_json["name"] == "default"
     assert as_toml["stages"].keys() == as_json["stages"].keys()
-    assert as_json["stages"]["remove-installers"]["enabled"] is False
+    assert as_json["stages"]["remove-installers"]["enabled"] is True
+    assert as_json["stages"]["remove-jvm-payload"]["enabled"] is False
 
 
 def test_show_a_file_resolves_its_parent(scene: Scene) -> None:

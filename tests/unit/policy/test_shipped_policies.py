@@ -21,6 +21,7 @@ STAGES = (
     "dedupe",
     "remove-installers",
     "prune-package-db",
+    "remove-unreachable",
 )
 SPARK_IMPORTS = (
     "pandas",
@@ -39,7 +40,7 @@ SPARK_IMPORTS = (
     "fsspec",
 )
 
-EXTRA_KEYS = {"remove-docs": ("remove_code",)}
+EXTRA_KEYS = {"remove-docs": ("remove_code",), "remove-jvm-payload": ("payload",)}
 """Stage keys beyond enabled/remove/keep that a shipped policy sets."""
 
 
@@ -64,7 +65,7 @@ def test_both_are_listed() -> None:
 def test_default(minimal_stages: Path) -> None:
     policy = load_policy("default", stages_dir=minimal_stages)
     assert policy.chain == ("default",)
-    off = {"remove-installers", "remove-jvm-payload"}
+    off = {"remove-jvm-payload"}
     assert not any(policy.stage_enabled(stage) for stage in off)
     assert all(policy.stage_enabled(stage) for stage in STAGES if stage not in off)
     assert policy.verify.enabled and policy.verify.discover
@@ -78,6 +79,8 @@ def test_spark(minimal_stages: Path) -> None:
     assert policy.stage_enabled("remove-installers")
     assert policy.stage_enabled("remove-jvm-payload")
     assert tuple(policy.stages["remove-docs"]["remove_code"]) == ("**/pyspark/examples",)
+    assert "**/site-packages/pyspark/data/**" in policy.stages["remove-docs"]["remove"]
+    assert "**/pyspark/python/lib/*.zip" in policy.stages["remove-jvm-payload"]["payload"]
     assert policy.verify.imports == SPARK_IMPORTS
     assert {"pyiceberg.io.pyarrow", "pyiceberg.catalog.sql", "pyarrow.parquet", "pyarrow.dataset"} <= set(
         policy.verify.plugins

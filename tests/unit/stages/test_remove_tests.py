@@ -134,20 +134,29 @@ def test_policy_keep_globs(image: FakeImage) -> None:
     assert f"{SP}/django/test" in skipped(plan)
 
 
-def test_sources_and_headers_only_when_asked(image: FakeImage) -> None:
+def test_sources_headers_stubs_and_the_stdlib_build_dir_by_default(image: FakeImage) -> None:
     image.python()
     image.file(f"{SP}/numpy/_core/include/numpy/ndarrayobject.h", "/* header */")
     image.file(f"{SP}/fast/_speedups.c", "int x;")
     image.file(f"{SP}/fast/_speedups.pyx", "cdef int x")
     image.file(f"{SP}/fast/__init__.pyi", "x: int")
+    image.file(f"{SP}/fast/py.typed", "")
     image.file(f"{SP}/torch/include/ATen/ATen.h", "/* jit needs me */")
-    assert removed(RemoveTests().plan(image.ctx())) == set()
-    plan = RemoveTests().plan(image.ctx({"remove_sources": True}))
+    image.file(f"{STDLIB}/config-3.11-x86_64-linux-gnu/Makefile", "CC=gcc\n")
+    image.file(f"{STDLIB}/config-3.11-x86_64-linux-gnu/libpython3.11.a", "!<arch>\n")
+    assert removed(RemoveTests().plan(image.ctx({"remove_sources": False}))) == set()
+    plan = RemoveTests().plan(image.ctx())
     assert removed(plan) == {
         f"{SP}/numpy/_core/include",
         f"{SP}/fast/_speedups.c",
         f"{SP}/fast/_speedups.pyx",
+        f"{SP}/fast/__init__.pyi",
+        f"{SP}/fast/py.typed",
+        f"{STDLIB}/config-3.11-x86_64-linux-gnu",
     }
+    reasons = {str(c.path): c.reason for c in plan.changes}
+    assert reasons[f"{SP}/fast/__init__.pyi"].startswith("type-checking only: stub or marker fast/__init__.pyi")
+    assert "static libpython" in reasons[f"{STDLIB}/config-3.11-x86_64-linux-gnu"]
 
 
 def test_without_python_nothing_happens(image: FakeImage) -> None:
