@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import EntryType, Rootfs
-from harden.pyenv import file_bytes
 
 ELF_MAGIC = b"\x7fELF"
 BANNER = re.compile(rb"BusyBox v([0-9][^\s\x00()]*)")

@@ -25,6 +25,7 @@ from email.parser import HeaderParser
 from pathlib import PurePosixPath
 
 from harden.image.blobs import BlobStore
+from harden.image.files import file_text
 from harden.image.model import EntryType, ImageConfig, Rootfs
 
 log = logging.getLogger(__name__)
@@ -93,21 +94,8 @@ def normalize_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def file_bytes(rootfs: Rootfs, blobs: BlobStore, path: PurePosixPath) -> bytes | None:
-    """Contents of the regular file (or hardlink) at ``path``, following symlinks; None if there is none."""
-    resolved = rootfs.resolve(path)
-    entry = rootfs.get(resolved) if resolved is not None else None
-    if entry is None or not entry.has_content or entry.digest is None:
-        return None
-    if entry.digest not in blobs:
-        log.warning("content of %s (sha256 %s) is missing from the blob store", path, entry.digest)
-        return None
-    return blobs.read(entry.digest)
-
-
 def _text(rootfs: Rootfs, blobs: BlobStore, path: PurePosixPath) -> str | None:
-    data = file_bytes(rootfs, blobs, path)
-    return None if data is None else data.decode("utf-8", errors="replace")
+    return file_text(rootfs, blobs, path)
 
 
 def _is_executable(rootfs: Rootfs, path: PurePosixPath) -> bool:

@@ -22,8 +22,8 @@ from pathlib import PurePosixPath
 
 from harden.apk.installed import InstalledDb, parse_installed
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.pyenv import file_bytes
 
 DB_DIRS = (PurePosixPath("lib/apk/db"), PurePosixPath("usr/lib/apk/db"))
 INSTALLED = "installed"

@@ -9,8 +9,8 @@ from pathlib import PurePosixPath
 from harden.dpkg.rootfs import DIVERSIONS, INFO, directory_files, root_relative
 from harden.dpkg.status import Record, decoded
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.pyenv import file_bytes
 
 
 class InfoDir:

@@ -8,8 +8,8 @@ from pathlib import PurePosixPath
 
 from harden.dpkg.rootfs import STATUS, STATUS_D, directory_files, root_relative
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.pyenv import file_bytes
 
 
 def decoded(data: bytes) -> str:

@@ -20,8 +20,8 @@ from pathlib import PurePosixPath
 
 from harden.elf.musl import Requester, Resolution
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.pyenv import file_bytes
 
 TRIPLETS = {"X86_64": "x86_64-linux-gnu", "AARCH64": "aarch64-linux-gnu", "I386": "i386-linux-gnu",
             "ARM": "arm-linux-gnueabihf", "PPC64": "powerpc64le-linux-gnu", "S390": "s390x-linux-gnu",

@@ -33,8 +33,8 @@ from pathlib import PurePosixPath
 from typing import IO
 
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.pyenv import file_bytes
 
 LOADER = re.compile(r"ld-musl-([A-Za-z0-9_]+)\.so\.1")
 DEFAULT_SYSTEM_PATH = ("/lib", "/usr/local/lib", "/usr/lib")

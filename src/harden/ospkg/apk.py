@@ -10,11 +10,11 @@ from harden.apk.rootfs import ApkDbFiles, find_db, read_installed
 from harden.dpkg.rootfs import PathLookup
 from harden.dpkg.status import shown
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
 from harden.ospkg.model import DbKind, OsPackage, Rewrite
 from harden.ospkg.purl import apk_purl
 from harden.ospkg.release import OsRelease
-from harden.pyenv import file_bytes
 
 
 class ApkDb:

@@ -13,8 +13,8 @@ from pathlib import PurePosixPath
 
 from harden.dpkg.status import decoded
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.pyenv import file_bytes
 
 OS_RELEASE = (PurePosixPath("etc/os-release"), PurePosixPath("usr/lib/os-release"))
 ALPINE_RELEASE = PurePosixPath("etc/alpine-release")

@@ -16,10 +16,10 @@ from pathlib import PurePosixPath
 
 from harden.elf.hardening import ElfHardening, inspect_elf, is_elf
 from harden.image.blobs import BlobStore
+from harden.image.files import image_path
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
 from harden.report.categories import size_by_category
 from harden.report.findings import find_issues
-from harden.report.imagefiles import image_path
 from harden.report.inventory import inventory
 from harden.report.model import SideAnalysis, SizeCount
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from harden import __version__
 from harden.elf.hardening import summarize
+from harden.image.files import image_path
 from harden.pipeline import PipelineResult
 from harden.report.categories import CATEGORIES, LABELS
 from harden.report.findings import count_by_severity, sort_findings, verification_findings
-from harden.report.imagefiles import image_path
 from harden.report.model import (
     Component,
     Efficiency,

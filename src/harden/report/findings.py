@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from harden.accounts import Accounts, read_accounts, resolve_user
 from harden.elf.hardening import ElfHardening
 from harden.errors import FindingsError, UsageError
 from harden.image.blobs import BlobStore
+from harden.image.files import image_path
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
-from harden.report.accounts import Accounts, effective_user, read_accounts
 from harden.report.categories import is_installer, is_shell
-from harden.report.imagefiles import image_path
 from harden.report.model import Component, Finding, Severity, VerificationLike
 from harden.report.rules import RULES
 
@@ -69,13 +69,16 @@ def _finding(code: str, message: str, location: str) -> Finding:
 
 def check_user(facts: Facts) -> Iterator[Finding]:
     configured = facts.config.user
-    who = effective_user(configured, facts.accounts)
+    who = resolve_user(configured, facts.accounts)
     shown = f"USER {configured!r}" if configured else "no USER (defaults to root)"
     if who.is_root:
         yield _finding("CIS-DI-0001", f"{shown} runs as root (uid 0)", "config:User")
-    elif who.unresolved:
+    elif who.uid is None:
         where = "/etc/passwd" if facts.accounts.has_passwd else "the image (it has no /etc/passwd)"
         message = f"{shown}: user {who.user!r} is not in {where}; the container cannot start"
+        yield _finding("HDN-0001", message, "config:User")
+    elif who.gid is None:
+        message = f"{shown}: group {who.group!r} is not in /etc/group; the container cannot start"
         yield _finding("HDN-0001", message, "config:User")
 
 

@@ -21,8 +21,8 @@ from harden.dpkg.owned import InfoDir, file_list
 from harden.dpkg.rootfs import PathLookup
 from harden.dpkg.status import Record, read_status, shown, status_sources
 from harden.image.blobs import BlobStore
+from harden.image.files import file_text
 from harden.image.model import EntryType, Rootfs
-from harden.report.imagefiles import read_text
 from harden.report.model import Component
 
 MAX_LICENSE = 100
@@ -83,7 +83,7 @@ def python_distributions(rootfs: Rootfs, blobs: BlobStore) -> Iterator[Component
             meta_dir, kind = path, "egg-info-file"
         else:
             continue
-        text = read_text(rootfs, blobs, path, limit=16 << 20)
+        text = file_text(rootfs, blobs, path, limit=16 << 20)
         if text is None:
             continue
         headers = dict(HeaderParser().parsestr(text, headersonly=True).items())
@@ -100,13 +100,13 @@ def _python_size(sizes: _Sizes, blobs: BlobStore, meta_dir: PurePosixPath, kind:
                  location: PurePosixPath) -> tuple[int, int, str]:
     rootfs = sizes.rootfs
     if kind == "dist-info":
-        record = read_text(rootfs, blobs, meta_dir / "RECORD")
+        record = file_text(rootfs, blobs, meta_dir / "RECORD")
         if record is not None:
             paths = [posixpath.normpath(str(location / row[0]))
                      for row in csv.reader(io.StringIO(record)) if row and row[0]]
             return (*sizes.of([p for p in paths if not p.startswith("..")]), "record")
     elif kind == "egg-info":
-        listed = read_text(rootfs, blobs, meta_dir / "installed-files.txt")
+        listed = file_text(rootfs, blobs, meta_dir / "installed-files.txt")
         if listed is not None:
             lines = [line.strip() for line in listed.splitlines() if line.strip()]
             paths = [posixpath.normpath(str(meta_dir / line)) for line in lines]
@@ -115,7 +115,7 @@ def _python_size(sizes: _Sizes, blobs: BlobStore, meta_dir: PurePosixPath, kind:
 
 
 def os_release(rootfs: Rootfs, blobs: BlobStore) -> dict[str, str]:
-    text = read_text(rootfs, blobs, "etc/os-release") or read_text(rootfs, blobs, "usr/lib/os-release") or ""
+    text = file_text(rootfs, blobs, "etc/os-release") or file_text(rootfs, blobs, "usr/lib/os-release") or ""
     values = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")

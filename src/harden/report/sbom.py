@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from harden import __version__
-from harden.report.imagefiles import image_path
+from harden.image.files import image_path
 from harden.report.model import Component
 
 SPEC_VERSION = "1.5"

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.pyenv import file_bytes
 from harden.stages._globs import GlobSet
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.pyenv import file_bytes
 
 _CALL = (rb"(?:run|call|check_call|check_output|Popen|system|popen|which|getoutput|getstatusoutput|exec[lv]p?e?|"
          rb"posix_spawnp?|create_subprocess_(?:exec|shell)|CDLL|PyDLL|LoadLibrary|find_library)")

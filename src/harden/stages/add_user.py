@@ -12,14 +12,14 @@ whose ``User`` already names a non-root user that exists in passwd keeps that us
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar
 
+from harden.accounts import Accounts, read_accounts, records, resolve_user
 from harden.errors import PolicyError, UnsupportedImage
+from harden.image.files import file_bytes, file_text
 from harden.image.model import EntryType, FileEntry, Rootfs
 from harden.plan import Add, Change, Plan, Replace, SetConfig, Skip
-from harden.pyenv import file_bytes
 from harden.stages._config_env import env_with
 from harden.stages._stage_settings import StageSettings
 from harden.stages.base import StageContext
@@ -27,36 +27,6 @@ from harden.stages.base import StageContext
 _NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _MAX_ID = 2**31 - 2
 TMP = PurePosixPath("tmp")
-
-
-@dataclass(frozen=True, slots=True)
-class _Account:
-    name: str
-    uid: int
-    gid: int
-    home: str
-
-
-def _lines(data: bytes | None) -> list[str]:
-    return [] if data is None else data.decode("utf-8", errors="replace").splitlines()
-
-
-def _accounts(lines: list[str]) -> list[_Account]:
-    found = []
-    for line in lines:
-        fields = line.split(":")
-        if len(fields) >= 7 and fields[2].isdigit() and fields[3].isdigit():
-            found.append(_Account(fields[0], int(fields[2]), int(fields[3]), fields[5]))
-    return found
-
-
-def _groups(lines: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for line in lines:
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[2].isdigit():
-            found.setdefault(fields[0], int(fields[2]))
-    return found
 
 
 def _appended(data: bytes, line: str) -> bytes:
@@ -75,18 +45,17 @@ class AddUser:
         changes: list[Change] = []
         skipped: list[Skip] = []
         notes: list[str] = []
-        passwd = _lines(file_bytes(ctx.rootfs, ctx.blobs, PurePosixPath("etc/passwd")))
-        group = _lines(file_bytes(ctx.rootfs, ctx.blobs, PurePosixPath("etc/group")))
-        existing = self._existing_user(ctx.config.user, _accounts(passwd), _groups(group))
-        if existing is not None and settings.flag("keep_existing_user"):
-            account, gid = existing
-            numeric = f"{account.uid}:{gid}"
-            notes.append(f"kept the image's non-root user {account.name} ({numeric})")
+        accounts = read_accounts(ctx.rootfs, ctx.blobs)
+        existing = resolve_user(ctx.config.user, accounts) if ctx.config.user else None
+        if (existing is not None and existing.resolved and existing.name and not existing.is_root
+                and settings.flag("keep_existing_user")):
+            numeric = f"{existing.uid}:{existing.gid}"
+            notes.append(f"kept the image's non-root user {existing.name} ({numeric})")
             if ctx.config.user != numeric:
                 changes.append(SetConfig("User", numeric, f"User {ctx.config.user!r} written numerically", "user"))
-            home = account.home
+            home = existing.home
         else:
-            home = self._add_user(ctx, settings, passwd, group, changes)
+            home = self._add_user(ctx, settings, accounts, changes)
         if settings.flag("set_home_env") and home and ctx.config.env_value("HOME") != home:
             changes.append(
                 SetConfig("Env", env_with(ctx.config, "HOME", home), f"HOME={home}: the user's home", "user")
@@ -96,30 +65,8 @@ class AddUser:
 
     # --- the user ---------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _existing_user(user: str, accounts: list[_Account], groups: dict[str, int]) -> tuple[_Account, int] | None:
-        """The config's User when it is a non-root user present in passwd, with its group id."""
-        if not user:
-            return None
-        name, _, group = user.partition(":")
-        account = next((a for a in accounts if (str(a.uid) == name if name.isdigit() else a.name == name)), None)
-        if account is None or account.uid == 0:
-            return None
-        if not group:
-            return account, account.gid
-        if group.isdigit():
-            return account, int(group)
-        gid = groups.get(group)
-        return (account, gid) if gid is not None else None
-
-    def _add_user(
-        self,
-        ctx: StageContext,
-        settings: StageSettings,
-        passwd: list[str],
-        group: list[str],
-        changes: list[Change],
-    ) -> str:
+    def _add_user(self, ctx: StageContext, settings: StageSettings, accounts: Accounts,
+                  changes: list[Change]) -> str:
         name = settings.text("name")
         uid, gid = settings.integer("uid"), settings.integer("gid")
         if not _NAME.match(name):
@@ -136,10 +83,9 @@ class AddUser:
         home = f"/{home_rel}"
         shell = settings.text("shell")
 
-        self._check_conflicts(name, uid, gid, passwd, group)
-        accounts = _accounts(passwd)
-        have_user = any(a.name == name for a in accounts)
-        have_group = name in _groups(group)
+        self._check_conflicts(name, uid, gid, accounts)
+        have_user = accounts.user(name) is not None
+        have_group = accounts.group(name) is not None
         files = {
             "etc/passwd": (
                 None if have_user else f"{name}:x:{uid}:{gid}:{name}:{home}:{shell}",
@@ -151,35 +97,33 @@ class AddUser:
             if line is not None:
                 changes.append(self._append_line(ctx, PurePosixPath(path), line, first_line))
         for path, line in (("etc/shadow", f"{name}:!::0:99999:7:::"), ("etc/gshadow", f"{name}:!::")):
-            data = file_bytes(ctx.rootfs, ctx.blobs, PurePosixPath(path))
-            if data is not None and not any(x.split(":")[0] == name for x in _lines(data)):
+            text = file_text(ctx.rootfs, ctx.blobs, path)
+            if text is not None and not any(fields[0] == name for fields in records(text)):
                 changes.append(self._append_line(ctx, PurePosixPath(path), line, None))
         changes.extend(self._home(ctx.rootfs, home_rel, uid, gid))
         changes.append(SetConfig("User", f"{uid}:{gid}", f"run as {name}, numerically for runAsNonRoot", "user"))
         return home
 
     @staticmethod
-    def _check_conflicts(name: str, uid: int, gid: int, passwd: list[str], group: list[str]) -> None:
-        for line in passwd:
-            fields = line.split(":")
-            if len(fields) < 4 or not fields[2].isdigit() or not fields[3].isdigit():
+    def _check_conflicts(name: str, uid: int, gid: int, accounts: Accounts) -> None:
+        for account in accounts.users:
+            if account.uid is None or account.gid is None:
                 continue
-            same_name, same_uid = fields[0] == name, int(fields[2]) == uid
-            if same_name != same_uid or (same_name and int(fields[3]) != gid):
+            same_name, same_uid = account.name == name, account.uid == uid
+            if same_name != same_uid or (same_name and account.gid != gid):
                 raise UnsupportedImage(
                     f"etc/passwd already has a conflicting account for {name} ({uid}:{gid}); "
                     "set add-user name/uid/gid in the policy to match it or to unused values",
-                    details=[f"etc/passwd: {line}"],
+                    details=[f"etc/passwd: {account.line}"],
                 )
-        for line in group:
-            fields = line.split(":")
-            if len(fields) < 3 or not fields[2].isdigit():
+        for group in accounts.groups:
+            if group.gid is None:
                 continue
-            if (fields[0] == name) != (int(fields[2]) == gid):
+            if (group.name == name) != (group.gid == gid):
                 raise UnsupportedImage(
                     f"etc/group already has a conflicting group for {name} ({gid}); "
                     "set add-user name/gid in the policy to match it or to unused values",
-                    details=[f"etc/group: {line}"],
+                    details=[f"etc/group: {group.line}"],
                 )
 
     @staticmethod

@@ -24,8 +24,9 @@ from pathlib import PurePosixPath
 from typing import ClassVar
 
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.plan import Change, Plan, Remove, Skip
-from harden.pyenv import Distribution, PythonEnv, file_bytes, find_distributions, find_python_envs, normalize_name
+from harden.pyenv import Distribution, PythonEnv, find_distributions, find_python_envs, normalize_name
 from harden.stages._dpkg_owners import DpkgOwner, DpkgOwners
 from harden.stages._path_index import PathIndex, select_by_globs
 from harden.stages._pth import PthFile, module_name, parse_pth

@@ -11,10 +11,11 @@ from typing import ClassVar
 from harden.dpkg.rootfs import PathLookup
 from harden.elf.linkage import Closure, Linker
 from harden.errors import UnsupportedImage
+from harden.image.files import file_bytes
 from harden.image.model import EntryType
 from harden.ospkg import OsPackage, PackageDb, detect
 from harden.plan import Change, Plan, Remove, Skip
-from harden.pyenv import PythonEnv, file_bytes, find_python_envs
+from harden.pyenv import PythonEnv, find_python_envs
 from harden.stages._path_index import PathIndex
 from harden.stages._runtime_names import RuntimeName, runtime_names
 from harden.stages._stage_settings import StageSettings

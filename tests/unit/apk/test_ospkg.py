@@ -11,11 +11,11 @@ import pytest
 from fixtures.alpine.make_fixture import Binaries, alpine_image
 from harden.apk.installed import parse_installed
 from harden.image.blobs import BlobStore
+from harden.image.files import file_bytes
 from harden.image.model import Rootfs
 from harden.ospkg import ApkDb, DbKind, DpkgDb, detect, detect_all
 from harden.ospkg.purl import apk_purl, deb_purl
 from harden.ospkg.release import parse_os_release
-from harden.pyenv import file_bytes
 from harden.report.inventory import deb_purl as inventory_deb_purl
 from harden.report.inventory import debian_packages
 from imagefactory import TarEntry, directory, file, make_layer_tar, merged_rootfs, symlink

@@ -6,9 +6,9 @@ from pathlib import PurePosixPath
 import pytest
 from stage_helpers import FakeImage, removed, replaced, skipped
 
+from harden.image.files import file_bytes
 from harden.pipeline import run_pipeline
 from harden.plan import Plan, Remove, Replace
-from harden.pyenv import file_bytes
 from harden.stages.drop_shells import DropShells
 from harden.stages.prune_package_db import PrunePackageDb
 from harden.stages.remove_installers import RemoveInstallers

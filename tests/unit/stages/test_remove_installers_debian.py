@@ -7,9 +7,9 @@ from pathlib import PurePosixPath
 
 from stage_helpers import FakeImage, removed, skipped
 
+from harden.image.files import file_bytes
 from harden.pipeline import run_pipeline
 from harden.plan import Plan, Remove
-from harden.pyenv import file_bytes
 from harden.stages.prune_package_db import PrunePackageDb
 from harden.stages.remove_installers import RemoveInstallers
 

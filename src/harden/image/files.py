@@ -1,13 +1,19 @@
-"""Reading small files of an image (passwd, dpkg status, dist-info METADATA) from its rootfs and blobs."""
+"""Reading the content of one file of an image (passwd, dpkg status, dist-info METADATA, a shebang line) from its
+rootfs and blob store: the one reader every module uses. Symlinks are followed (in every component), a hardlink
+entry without its own digest reads its target, and a file over ``limit`` bytes is not read."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import PurePosixPath
 
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, Rootfs
 
+log = logging.getLogger(__name__)
+
 MAX_TEXT = 64 << 20
+"""The most bytes read of one file (metadata files are small; a bigger one is not what the caller expects)."""
 
 
 def content_entry(rootfs: Rootfs, path: PurePosixPath | str) -> FileEntry | None:
@@ -23,19 +29,19 @@ def content_entry(rootfs: Rootfs, path: PurePosixPath | str) -> FileEntry | None
     return entry
 
 
-def read_bytes(
-    rootfs: Rootfs, blobs: BlobStore, path: PurePosixPath | str, limit: int = MAX_TEXT
-) -> bytes | None:
+def file_bytes(rootfs: Rootfs, blobs: BlobStore, path: PurePosixPath | str, limit: int = MAX_TEXT) -> bytes | None:
+    """The content of the file at ``path``; None when there is none, or it is over ``limit`` bytes."""
     entry = content_entry(rootfs, path)
-    if entry is None or entry.digest is None or entry.size > limit or entry.digest not in blobs:
+    if entry is None or entry.digest is None or entry.size > limit:
+        return None
+    if entry.digest not in blobs:
+        log.warning("content of %s (sha256 %s) is missing from the blob store", path, entry.digest)
         return None
     return blobs.read(entry.digest)
 
 
-def read_text(
-    rootfs: Rootfs, blobs: BlobStore, path: PurePosixPath | str, limit: int = MAX_TEXT
-) -> str | None:
-    data = read_bytes(rootfs, blobs, path, limit)
+def file_text(rootfs: Rootfs, blobs: BlobStore, path: PurePosixPath | str, limit: int = MAX_TEXT) -> str | None:
+    data = file_bytes(rootfs, blobs, path, limit)
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
