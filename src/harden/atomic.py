@@ -16,7 +16,9 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +26,6 @@ from pathlib import Path
 from types import TracebackType
 
 from harden.errors import InternalError, UsageError
-from harden.image.workspace import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -297,3 +298,25 @@ def atomic_dir(dest: Path) -> Iterator[Path]:
     """
     with Publication() as publication:
         yield publication.stage_dir(dest)
+
+
+def remove_tree(root: Path) -> None:
+    """``rm -rf`` that also copes with read-only directories (a materialized rootfs keeps 0555 dirs)."""
+    if root.is_symlink() or not root.exists():
+        root.unlink(missing_ok=True)
+        return
+    try:
+        shutil.rmtree(root)
+        return
+    except OSError:
+        pass
+    os.chmod(root, stat.S_IRWXU)
+    for dirpath, dirnames, _files in os.walk(root):
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, stat.S_IRWXU)
+    try:
+        shutil.rmtree(root)
+    except OSError as exc:
+        log.warning("could not remove workspace %s: %s", root, exc)

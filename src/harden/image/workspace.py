@@ -11,15 +11,14 @@ import errno
 import logging
 import os
 import secrets
-import shutil
 import signal
-import stat
 import tempfile
 import threading
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from harden.atomic import remove_tree
 from harden.errors import InternalError, UsageError
 from harden.image.blobs import BlobStore
 
@@ -142,23 +141,3 @@ def workspace_base() -> Path:
     return Path(os.environ.get(ENV_WORKDIR) or tempfile.gettempdir())
 
 
-def remove_tree(root: Path) -> None:
-    """``rm -rf`` that also copes with read-only directories (a materialized rootfs keeps 0555 dirs)."""
-    if root.is_symlink() or not root.exists():
-        root.unlink(missing_ok=True)
-        return
-    try:
-        shutil.rmtree(root)
-        return
-    except OSError:
-        pass
-    os.chmod(root, stat.S_IRWXU)
-    for dirpath, dirnames, _files in os.walk(root):
-        for name in dirnames:
-            path = os.path.join(dirpath, name)
-            if not os.path.islink(path):
-                os.chmod(path, stat.S_IRWXU)
-    try:
-        shutil.rmtree(root)
-    except OSError as exc:
-        log.warning("could not remove workspace %s: %s", root, exc)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import harden.policy.toml_writer as toml_writer
 from harden.errors import InternalError
-from harden.policy import toml_writer
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,7 +213,7 @@ def _runners(original: VerifyTarget, hardened: VerifyTarget, runner: str,
 
 def _sandbox(target: VerifyTarget, workdir: Path, stack: contextlib.ExitStack, *,
              required: bool) -> ProbeRunner:
-    from harden.image.workspace import remove_tree
+    from harden.atomic import remove_tree
 
     try:
         run_as = resolve_user(target.config.user, target.rootfs, target.blobs)
