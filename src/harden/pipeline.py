@@ -72,13 +72,6 @@ class PipelineResult:
     config: ImageConfig
     records: tuple[StageRecord, ...] = field(default=())
 
-    def bytes_by_category(self) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        for record in self.records:
-            for change in record.changes:
-                totals[change.category] = totals.get(change.category, 0) + change.bytes_saved
-        return totals
-
 
 def _stored_bytes(entries: Sequence[FileEntry]) -> int:
     return sum(e.size for e in entries if e.type is EntryType.FILE)

@@ -19,7 +19,7 @@ import io
 import logging
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import PurePosixPath
@@ -492,10 +492,3 @@ def find_distributions(rootfs: Rootfs, env: PythonEnv, blobs: BlobStore) -> tupl
             if distribution is not None:
                 found.append(distribution)
     return tuple(found)
-
-
-def distributions_by_key(distributions: Iterable[Distribution]) -> Mapping[str, list[Distribution]]:
-    grouped: dict[str, list[Distribution]] = {}
-    for distribution in distributions:
-        grouped.setdefault(distribution.key, []).append(distribution)
-    return grouped

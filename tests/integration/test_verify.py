@@ -27,11 +27,11 @@ import pytest
 from harden.image.blobs import BlobStore
 from harden.image.merge import merge_layers
 from harden.image.model import EntryType, FileEntry, ImageConfig, Layer, Rootfs
+from harden.policy import SmokeTest, VerifySettings
 from harden.verify.api import VerifyTarget, verify
 from harden.verify.assertions import shells_in_model
 from harden.verify.result import VerificationReport
 from harden.verify.runners import bwrap_path
-from harden.verify.settings import Settings, Smoke
 
 pytestmark = pytest.mark.engine
 
@@ -61,16 +61,16 @@ PACKAGES = {
 NONROOT_PASSWD = f"nonroot:x:{NONROOT}:{NONROOT}:nonroot:/home/nonroot:/sbin/nologin\n"
 NONROOT_GROUP = f"nonroot:x:{NONROOT}:\n"
 
-SETTINGS = Settings(
+SETTINGS = VerifySettings.of(
     imports=("pkga",),
     plugins=("pkgb.testing",),
     timeout_seconds=60,
     discover=True,
     startup_modules=("pkga",),
     startup_runs=3,
-    smoke=(Smoke("pkga works", "import pkga\nassert pkga.main() == 0\n", 60),),
+    smoke=(SmokeTest("pkga works", "import pkga\nassert pkga.main() == 0\n", 60),),
 )
-QUICK = Settings(imports=("pkga", "brokenmod", "json"), discover=False, startup_runs=1)
+QUICK = VerifySettings.of(imports=("pkga", "brokenmod", "json"), discover=False, startup_runs=1)
 
 
 def unavailable(reason: str) -> None:

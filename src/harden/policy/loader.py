@@ -262,14 +262,5 @@ def _resolve(
         chain=tuple(layer.name for layer in layers),
         stages=freeze(stages),
         output=OutputSettings(**output),
-        verify=VerifySettings(
-            enabled=verify["enabled"],
-            imports=tuple(verify["imports"]),
-            plugins=tuple(verify["plugins"]),
-            timeout_seconds=verify["timeout_seconds"],
-            discover=verify["discover"],
-            startup_modules=tuple(verify["startup_modules"]),
-            startup_runs=verify["startup_runs"],
-            smoke=tuple(smoke),
-        ),
+        verify=VerifySettings.of(verify, smoke=smoke),
     )

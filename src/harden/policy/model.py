@@ -40,6 +40,19 @@ class VerifySettings:
     startup_runs: int
     smoke: tuple[SmokeTest, ...]
 
+    @classmethod
+    def of(cls, values: Mapping[str, Any] | None = None, **overrides: Any) -> VerifySettings:
+        """Settings from a resolved ``[verify]`` table (or none), the format's defaults filling the rest."""
+        from harden.policy.sections import VERIFY_DEFAULTS
+
+        merged = {**VERIFY_DEFAULTS, **(values or {}), **overrides}
+        smoke = tuple(t if isinstance(t, SmokeTest) else SmokeTest(t["name"], t["code"], t["timeout_seconds"])
+                      for t in merged["smoke"])
+        return cls(enabled=merged["enabled"], imports=tuple(merged["imports"]), plugins=tuple(merged["plugins"]),
+                   timeout_seconds=merged["timeout_seconds"], discover=merged["discover"],
+                   startup_modules=tuple(merged["startup_modules"]), startup_runs=merged["startup_runs"],
+                   smoke=smoke)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "enabled": self.enabled,

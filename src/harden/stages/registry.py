@@ -33,10 +33,6 @@ removed shell is no root) and before strip-debug (no stripping of what goes), pr
 removes files (it drops dpkg records of packages with no file left), dedupe last (it sees final files)."""
 
 
-def stage_names() -> tuple[str, ...]:
-    return STAGE_ORDER
-
-
 def stage_class(name: str) -> type[Stage]:
     """The class implementing stage ``name``; UsageError for an unknown name."""
     location = _LOCATIONS.get(name)

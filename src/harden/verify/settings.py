@@ -1,10 +1,10 @@
 """What verification needs from a policy's ``[verify]`` section, as Protocols: any object with these
-attributes works (``harden.policy.VerifySettings`` is one); ``DEFAULT_SETTINGS`` serves the rest."""
+attributes works; ``harden.policy.VerifySettings`` is the one the policies make (``VerifySettings.of()`` gives the
+format's defaults)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -43,27 +43,3 @@ class VerifySettingsLike(Protocol):
 
     @property
     def smoke(self) -> Sequence[SmokeTestLike]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Smoke:
-    name: str
-    code: str
-    timeout_seconds: int = 120
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """A plain ``VerifySettingsLike`` (the shipped default policy's values)."""
-
-    enabled: bool = True
-    imports: tuple[str, ...] = ()
-    plugins: tuple[str, ...] = ()
-    timeout_seconds: int = 60
-    discover: bool = True
-    startup_modules: tuple[str, ...] = ()
-    startup_runs: int = 5
-    smoke: tuple[Smoke, ...] = ()
-
-
-DEFAULT_SETTINGS = Settings()

@@ -10,10 +10,10 @@ from typing import Any, cast
 
 import pytest
 
+from harden.policy import VerifySettings
 from harden.verify.accounting import Ledger
 from harden.verify.api import _Session
 from harden.verify.runners import Confinement, RunResult
-from harden.verify.settings import Settings
 
 
 class Idle:
@@ -62,7 +62,7 @@ class StartsLate:
 
 def session(before: Any, after: Any) -> _Session:
     unused = cast(Any, None)
-    return _Session(unused, unused, Settings(), before, after, 1, (), Ledger(), (), lambda done, total: None)
+    return _Session(unused, unused, VerifySettings.of(), before, after, 1, (), Ledger(), (), lambda done, total: None)
 
 
 def test_an_interrupt_stops_a_run_the_other_side_started_after_the_first_stop() -> None:

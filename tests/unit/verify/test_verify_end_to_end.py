@@ -15,10 +15,10 @@ from verify_support import missing
 from harden.errors import VerificationFailed
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig
+from harden.policy import VerifySettings
 from harden.verify.accounting import Ledger, Removal
 from harden.verify.api import VerifyTarget, raise_for_failures, verify
 from harden.verify.result import VerificationReport
-from harden.verify.settings import Settings
 from hostile import host_python
 from imagefactory import directory, file, make_layer_tar, merged_rootfs
 
@@ -66,7 +66,7 @@ def run_verify(python_layer: bytes, tmp_path: Path, *without: str, ledger: Ledge
     blobs = BlobStore(tmp_path / "blobs")
     original = target("original", [python_layer, app_layer()], blobs)
     hardened = target("hardened", [python_layer, app_layer(*without)], blobs)
-    return verify(original, hardened, Settings(timeout_seconds=60), ledger=ledger, runner="sandbox",
+    return verify(original, hardened, VerifySettings.of(timeout_seconds=60), ledger=ledger, runner="sandbox",
                   workdir=tmp_path / "work", jobs=2)
 
 
