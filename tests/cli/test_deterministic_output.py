@@ -70,3 +70,16 @@ def test_source_archive_is_never_changed(source: Path, tmp_path: Path) -> None:
     before = digest(source)
     harden(source, tmp_path / "out.tar")
     assert digest(source) == before
+
+
+PINNED_LAYER = "sha256:8df42d46cea655d472ee19061b50f2200ce941a3911cc041fe349f546596dde1"
+"""The rewritten layer's diff_id for ``source`` under the default policy and SOURCE_DATE_EPOCH=1000000000. A
+refactoring must not move it; a deliberate change of what a stage does on this input updates it, and says so."""
+
+
+def test_the_rewritten_layer_is_pinned(source: Path, tmp_path: Path) -> None:
+    out = harden(source, tmp_path / "pinned.tar", env={"SOURCE_DATE_EPOCH": "1000000000"})
+    with tarfile.open(out) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
+        config = json.load(outer.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
+    assert config["rootfs"]["diff_ids"] == [PINNED_LAYER]
