@@ -64,7 +64,7 @@ def run_report(tmp_path: Path, *, verification: VerificationReport | None = None
 def test_run_report_validates_against_the_checked_in_schema(tmp_path: Path) -> None:
     report = run_report(tmp_path, verification=_verification())
     _validator().validate(report)
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["identity"]["kind"] == "run"
     assert report["verification"]["ok"] is True
     assert report["sizes"]["after"]["bytes"] < report["sizes"]["before"]["bytes"]
@@ -94,8 +94,9 @@ def test_review_report_validates_and_has_no_after_side(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("path", "value"),
     [
-        (("schema_version",), 2),
+        (("schema_version",), 1),
         (("identity", "kind"), "audit"),
+        (("os", "package_db"), "pacman"),
         (("findings_summary", "error"), -1),
         (("elf", "files"), [{"path": "relative/path"}]),
         (("changes",), [{"stage": "x", "action": "explode", "target": "a", "category": "c", "reason": "r",

@@ -15,6 +15,7 @@ def test_pipeline_order() -> None:
         "remove-docs",
         "remove-tests",
         "drop-shells",
+        "remove-unreachable",
         "strip-debug",
         "add-user",
         "prune-package-db",
