@@ -3,7 +3,8 @@ apk database in apk-tools' format), end to end through the CLI with ``--no-verif
 is a musl stand-in, not CPython). What came out is read with tarfile and json alone: busybox and its applet
 links are gone with no link left dangling, the apk database lists exactly what is left, report.json names the
 OS and validates, the SBOMs carry apk purls, and the musl program strip-debug stripped still runs under the
-musl loader of this machine."""
+musl loader of this machine. A pure-Python app on a musl CPython (scripts/musl-python.sh builds one) goes
+through the whole run, verification in the bwrap sandbox included."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from cli.cli_support import validate_report
 from fixtures.alpine.make_fixture import LOADER, Binaries, alpine_image, compile_binaries
+from fixtures.alpine.musl_python import python_alpine_image, require_musl_python
 from harden.apk.installed import parse_installed
 from hostile.hostile_scene import Scene
 from hostile.hostile_support import config_for, read_docker_archive
@@ -123,3 +125,58 @@ def test_a_dry_run_plans_the_same_without_writing(scene: Scene, musl_binaries: B
     assert notes[0].startswith("apk database: 7 packages checked; 3 pruned (no file left)")
     with tarfile.open(archive) as tar:  # the input is untouched (the scene hashes it too)
         assert "manifest.json" in tar.getnames()
+
+
+def test_a_pure_python_app_on_a_musl_cpython_hardens_and_verifies_in_the_sandbox(
+        sandbox_scene: Scene, musl_binaries: Binaries, tmp_path: Path) -> None:
+    """python:3.11-alpine's shape with a real interpreter: CPython built with musl-gcc (scripts/musl-python.sh) in
+    /usr/local, a pure-Python app in site-packages run by a console script, busybox, the apk database. The
+    whole ``harden image`` runs, verification included, in the bwrap sandbox: every module of the app and the
+    stdlib imports as before, the linkage check resolves through musl's loader, and what comes out runs."""
+    scene = sandbox_scene
+    python = require_musl_python()
+    layer = python_alpine_image(musl_binaries, python).layer()
+    config = config_for([layer], Env=[PATH], Cmd=["/usr/local/bin/app"])
+    archive = scene.archive([layer], config, name="musl-app.tar", repo_tags=["fixture/musl-app:1"])
+    out = scene.out / "out.tar"
+    run = scene.run("image", f"docker-archive:{archive}", "--runner", "sandbox", "--jobs", "1",
+                    "--output", f"docker-archive:{out}", "--report-dir", str(scene.reports / "r"))
+    report = validate_report(scene.reports / "r" / "report.json")
+    verification = report["verification"]
+    assert run.exit_code == 0, (run.stderr, verification and verification["failures"])
+    assert verification["ok"] is True, verification["failures"]
+    details = verification["details"]
+    walked = {item["interpreter"]: item for item in details["imports"]}
+    assert list(walked) == ["/usr/local/bin/python3.11"]
+    surface = walked["/usr/local/bin/python3.11"]
+    counts = surface["counts"]
+    assert counts["total"] > 300 and counts["ok_after"] + counts["accounted"] == counts["ok_before"] > 300
+    accounted = {item["module"]: item["accounting"]["stage"] for item in surface["accounted"]}
+    assert accounted == {"ensurepip": "remove-installers", "ensurepip._uninstall": "remove-installers"}
+    assert counts["regressions"] == 0 and surface["regressions"] == []
+    (metadata,) = details["metadata"]
+    assert metadata["ok"] and metadata["distributions_before"] == metadata["distributions_after"] == 1
+    assert {a["code"]: a["passed"] for a in details["assertions"]} == {
+        "HV-CA-BUNDLE": True, "HV-HOME-WRITABLE": True, "HV-NO-SETID": True, "HV-NO-SHELL": True,
+        "HV-NO-SHELL-BINARY": True, "HV-NON-ROOT": True, "HV-TZDATA": True}
+    assert details["linkage"]["objects"] > 30 and details["linkage"]["broken"] == []
+    assert report["os"]["name"] == "Alpine Linux v3.19" and report["os"]["package_db"] == "apk"
+
+    _, entries = read_docker_archive(out)
+    names = set(entries)
+    links = {name: w.info.linkname for name, w in entries.items() if w.info.issym()}
+    assert "bin/busybox" not in names and "bin/sh" not in names
+    assert [name for name in links if _resolve(links, names, name) is None] == []
+    libpython = "usr/local/lib/libpython3.11.so.1.0"
+    assert len(entries[libpython].data) < (python.root / libpython).stat().st_size  # strip-debug
+    root = tmp_path / "root"
+    for name, written in entries.items():
+        if name.startswith("usr/local/") and written.info.isreg():
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(written.data)
+            target.chmod(0o755)
+    ran = subprocess.run([str(root / "usr/local/bin/python3.11"), "-c", "import app; app.main()"],
+                         env={"LD_LIBRARY_PATH": str(root / "usr/local/lib"), "PYTHONHOME": str(root / "usr/local"),
+                              "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stdout) == (0, '{"greeting": "hello from musl", "year": 2024}\n'), ran.stderr
