@@ -26,7 +26,10 @@ DEST=${HARDEN_MUSL_PYTHON:-${XDG_CACHE_HOME:-$HOME/.cache}/harden/musl-cpython-3
 log() { echo "musl-python: $*" >&2; }
 die() { echo "musl-python: error: $*" >&2; exit 1; }
 
-built() { [ -x "$DEST/python" ] && "$DEST/python" -c 'import sys, sysconfig; sys.exit("musl" not in sysconfig.get_config_var("HOST_GNU_TYPE"))' 2>/dev/null; }
+built() {
+    [ -x "$DEST/python" ] && "$DEST/python" -c \
+        'import sys, sysconfig; sys.exit("musl" not in sysconfig.get_config_var("HOST_GNU_TYPE"))' 2>/dev/null
+}
 
 case "${1:-}" in
     --print) echo "$DEST"; exit 0 ;;
