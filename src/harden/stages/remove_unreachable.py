@@ -35,6 +35,8 @@ class _Roots:
     dlopen: list[tuple[str, PurePosixPath]] = field(default_factory=list)
     unrun: list[str] = field(default_factory=list)
     """Programs Python code names that are no roots, and why."""
+    kept_files: dict[PurePosixPath, str] = field(default_factory=dict)
+    """ELF files and symlinks of kept packages, roots in turn: path -> the package's name."""
 
     def add(self, path: PurePosixPath, reason: str, *, elf: bool = False) -> None:
         if path not in self.why:
@@ -264,11 +266,13 @@ class _Reach:
                     if path not in protected and self.linker.is_elf(path):
                         protected.add(path)
                         elf_roots.append(path)
+                        roots.kept_files.setdefault(path, owners.packages[key].name)
                         grown = True
                     if path not in protected and self._is_symlink(path):
                         chain = self.linker.symlink_chain(path)
                         grown = grown or not chain <= protected
                         protected |= chain
+                        roots.kept_files.setdefault(path, owners.packages[key].name)
                     protected.add(path)
             if not grown:
                 return closure, kept, why_kept
@@ -337,6 +341,9 @@ class _Reach:
         for root, reason in roots.why.items():
             if path in self.linker.symlink_chain(root):
                 return f"/{path}: reached from /{root} ({reason})"
+        for root, package in roots.kept_files.items():
+            if path in self.linker.symlink_chain(root):
+                return f"/{path}: reached from /{root} (a file of {package}, kept)"
         return f"/{path}: the loader of a reachable program"
 
     def _in_trees(self, path: PurePosixPath) -> bool:
