@@ -51,7 +51,7 @@ DATA_STACK_TAG ?= data-stack:latest
 DATA_STACK_CONTEXT := build/context/data-stack
 
 .PHONY: help all venv engine engine-stop base-image build-python-base build-python-deps images harden \
-	lock-deps test test-unit test-prereqs clean _build-python-base _build-python-deps _test \
+	lock-deps test test-unit test-prereqs musl-python clean _build-python-base _build-python-deps _test \
 	build-data-stack _build-data-stack build-data-stack-plain _build-data-stack-plain
 
 help: ## List the targets
@@ -147,17 +147,20 @@ _build-data-stack-plain:
 lock-deps: ## Re-resolve dockerfiles/python-deps/constraints.txt (CPython 3.11, x86_64)
 	scripts/lock-deps.sh
 
-test: venv test-prereqs images ## Every test, engine-backed ones included (installs the venv and the engine first)
+test: venv test-prereqs musl-python images ## Every test, engine-backed ones included (installs the venv and the engine first)
 	@$(MAKE) _test
 
 _test:
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-test-unit: venv test-prereqs ## Only the tests that need no engine (unit, cli)
+test-unit: venv test-prereqs musl-python ## Only the tests that need no engine (unit, cli)
 	$(VENV)/bin/python -m pytest -m "not engine" $(PYTEST_ARGS)
 
 test-prereqs: ## Install the Debian packages the tests need when missing (bwrap, musl, busybox, docker-registry, skopeo, umoci, openssl; see the script)
 	@bash scripts/test-prereqs.sh
+
+musl-python: test-prereqs ## Build the musl CPython the Alpine verification test runs (once, cached; 5-10 min; see the script)
+	@bash scripts/musl-python.sh
 
 .PHONY: bench
 bench: venv images ## Benchmark spark-k8s-python-deps: original/naive/hardened sizes, time vs I/O floor, RSS, scaling (~15 min) → bench/results/

@@ -1,7 +1,7 @@
 #!/bin/sh
-# PROPOSAL, not wired into the Dockerfile yet (see musl-wheels.md): on a musl base (python:3.11-alpine), stop in
-# seconds, naming every pinned distribution that has no wheel for this interpreter, before the long install
-# runs into a source build the builder stage has no compiler for.
+# Run by the Dockerfile's builder stage before the install (see musl-wheels.md): on a musl base
+# (python:3.11-alpine), stop in seconds, naming every pinned distribution that has no wheel for this
+# interpreter, before the long install runs into a source build the builder stage has no compiler for.
 #
 #   musl-wheel-check.sh PYTHON CONSTRAINTS [extra pip options...]
 #

@@ -11,6 +11,7 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+from fixtures.alpine.make_fixture import Binaries, compile_binaries  # noqa: E402
 from harden.image.blobs import BlobStore  # noqa: E402
 
 
@@ -26,3 +27,10 @@ def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "work"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def musl_binaries(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
+    """Real musl, busybox and musl-gcc-built ELF files for the Alpine-like fixture (tests/fixtures/alpine),
+    compiled once a session (fails under CI when a prerequisite is missing)."""
+    return compile_binaries(Path(tmp_path_factory.mktemp("musl-build")))

@@ -15,7 +15,7 @@ from harden.image.blobs import BlobStore
 from harden.image.model import Rootfs
 from harden.ospkg.apk import ApkDb
 from harden.ospkg.dpkg import DpkgDb
-from harden.ospkg.model import DbKind, OsPackage, PackageDb, Rewrite
+from harden.ospkg.model import DbKind, OsPackage, Owned, PackageDb, Rewrite
 from harden.ospkg.release import OsRelease, read_os_release
 from harden.ospkg.rpm import NoPackageDb, RpmDb
 
@@ -26,6 +26,7 @@ __all__ = [
     "NoPackageDb",
     "OsPackage",
     "OsRelease",
+    "Owned",
     "PackageDb",
     "Rewrite",
     "RpmDb",

@@ -12,7 +12,7 @@ from harden.dpkg.status import shown
 from harden.image.blobs import BlobStore
 from harden.image.files import file_bytes
 from harden.image.model import Rootfs
-from harden.ospkg.model import DbKind, OsPackage, Rewrite
+from harden.ospkg.model import DbKind, OsPackage, Owned, Rewrite
 from harden.ospkg.purl import apk_purl
 from harden.ospkg.release import OsRelease
 
@@ -54,7 +54,10 @@ class ApkDb:
         release = self._release
         distro = f"{release.id or 'alpine'}-{release.version_id}" if release.version_id else ""
         purl = apk_purl(release.id or "alpine", name, version, arch, distro, origin if origin != name else "")
-        return OsPackage(name, name, version, arch, origin, shown(record.license), purl, self.files.installed)
+        size = record.field("I").strip()
+        installed_size = int(size) if size.isascii() and size.isdigit() else None
+        return OsPackage(name, name, version, arch, origin, shown(record.license), purl, self.files.installed,
+                         installed_size=installed_size)
 
     def packages(self) -> tuple[OsPackage, ...]:
         return tuple(p for p in self._packages if p.name)
@@ -65,8 +68,13 @@ class ApkDb:
 
     def owned(self, package: OsPackage) -> tuple[str, ...] | None:
         """The package's files (``R:``) and folders (``F:``), as the database lists them."""
+        found = self.ownership(package)
+        return None if found is None else found.paths
+
+    def ownership(self, package: OsPackage) -> Owned:
         record = self.db.packages[self.record(package)]
-        return tuple(dict.fromkeys([*(f.path for f in record.folders if f.path), *record.paths]))
+        folders = [f.path for f in record.folders if f.path]
+        return Owned(tuple(dict.fromkeys([*folders, *record.paths])), frozenset(folders), self.files.installed)
 
     def where_installed(self, package: OsPackage, path: str) -> str:
         return path
@@ -93,4 +101,5 @@ class ApkDb:
         if self.files.scripts is not None and drop:
             notes.append(f"/{self.files.scripts} left as it is: apk ignores the scripts of packages that are "
                          "not installed")
-        return Rewrite(contents, {}, tuple(notes))
+        kept_trimmed = tuple(self.db.packages[i].name for i in sorted(partly))
+        return Rewrite(contents, notes=tuple(notes), trimmed=kept_trimmed)

@@ -36,6 +36,29 @@ class OsPackage:
     """The database file holding its record."""
     installed: bool = True
     """False for a dpkg record that is not installed (removed, config-files kept, half-installed)."""
+    essential: bool = False
+    """dpkg's ``Essential: yes``; apk has no such flag."""
+    installed_size: int | None = None
+    """Bytes the record declares installed (dpkg ``Installed-Size`` KiB x 1024, apk ``I:``); None without one."""
+
+    @property
+    def label(self) -> str:
+        """``<name> <version>`` for a report."""
+        return f"{self.name} {self.version}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """What a package installed, as its database says, and where that was read."""
+
+    paths: tuple[str, ...]
+    """Root-relative, each once, directories included where the database lists them (``PackageDb.owned``)."""
+    folders: frozenset[str]
+    """Those of ``paths`` the database itself says are directories (apk ``F:``); dpkg's lists do not say,
+    so callers tell its directories by listed children and by the rootfs."""
+    source: PurePosixPath
+    """The file the list was read from: dpkg's ``info/<package>.list`` (or a ``status.d`` ``.md5sums``),
+    apk's ``installed``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +73,11 @@ class Rewrite:
     """Database files with new content."""
     removals: Mapping[PurePosixPath, str] = field(default_factory=dict)
     """Database files to remove (dpkg ``info/<package>.*``, emptied ``status.d`` files), with the reason."""
+    removed_for: Mapping[PurePosixPath, tuple[str, ...]] = field(default_factory=dict)
+    """For each of ``removals``: the keys of the packages whose going removes it (a caller's reasons are
+    per package)."""
+    trimmed: tuple[str, ...] = ()
+    """Keys of kept packages whose records lost the lines of files no longer in the image (apk)."""
     notes: tuple[str, ...] = ()
 
     @property
@@ -83,6 +111,11 @@ class PackageDb(Protocol):
     def owned(self, package: OsPackage) -> tuple[str, ...] | None:
         """Root-relative paths the package installed (directories included where the database lists them);
         None when ownership is unknown (a dpkg record without a file list, rpm)."""
+        ...
+
+    def ownership(self, package: OsPackage) -> Owned | None:
+        """``owned`` with which paths are folders and where the list was read; None exactly when ``owned``
+        is None."""
         ...
 
     def where_installed(self, package: OsPackage, path: str) -> str:

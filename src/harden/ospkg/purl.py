@@ -1,7 +1,7 @@
 """Package URLs of OS packages (https://github.com/package-url/purl-spec: PURL-TYPES ``deb`` and ``apk``).
 
 ``pkg:deb/<debian|ubuntu>/<name>@<version>?arch=<arch>&distro=<id>-<version_id>``: as harden's SBOM has
-always written them (``harden.report.inventory.deb_purl`` gives the same text; a test keeps them equal).
+always written them (the SBOM takes its purls from here).
 
 ``pkg:apk/<vendor>/<name>@<version>?arch=<arch>&distro=<id>-<version_id>&upstream=<origin>``: the apk type
 definition makes the namespace the vendor (``alpine``, ``wolfi``, ``chainguard``: the os-release ``ID``),

@@ -13,13 +13,14 @@ from collections.abc import Collection, Mapping
 from pathlib import PurePosixPath
 
 from harden.image.model import Rootfs
-from harden.ospkg.model import DbKind, OsPackage, Rewrite
+from harden.ospkg.model import DbKind, OsPackage, Owned, Rewrite
 from harden.ospkg.release import OsRelease
 
 RPM_DIRS = (PurePosixPath("var/lib/rpm"), PurePosixPath("usr/lib/sysimage/rpm"))
 RPM_FILES = ("rpmdb.sqlite", "Packages.db", "Packages")
 
 NOT_PRUNED = "rpm database: not read and not pruned (harden reads dpkg and apk databases only)"
+NO_DB = "no OS package database (dpkg, apk or rpm): not pruned"
 
 
 def find_rpm_db(rootfs: Rootfs) -> tuple[PurePosixPath, ...]:
@@ -61,6 +62,9 @@ class RpmDb:
     def owned(self, package: OsPackage) -> tuple[str, ...] | None:
         return None
 
+    def ownership(self, package: OsPackage) -> Owned | None:
+        return None
+
     def where_installed(self, package: OsPackage, path: str) -> str:
         return path
 
@@ -88,8 +92,11 @@ class NoPackageDb:
     def owned(self, package: OsPackage) -> tuple[str, ...] | None:
         return None
 
+    def ownership(self, package: OsPackage) -> Owned | None:
+        return None
+
     def where_installed(self, package: OsPackage, path: str) -> str:
         return path
 
     def without(self, packages: Collection[str] = (), files: Mapping[str, Collection[str]] | None = None) -> Rewrite:
-        return Rewrite(notes=("no OS package database: nothing to prune",))
+        return Rewrite(notes=(NO_DB,))

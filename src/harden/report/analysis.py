@@ -18,9 +18,10 @@ from harden.elf.hardening import ElfHardening, inspect_elf, is_elf
 from harden.image.blobs import BlobStore
 from harden.image.files import image_path
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
+from harden.ospkg import detect_all
 from harden.report.categories import size_by_category
 from harden.report.findings import find_issues
-from harden.report.inventory import inventory
+from harden.report.inventory import inventory, os_info
 from harden.report.model import SideAnalysis, SizeCount
 
 ElfCache = dict[tuple[str, bool], ElfHardening | None]
@@ -106,11 +107,13 @@ def analyze_side(rootfs: Rootfs, config: ImageConfig, blobs: BlobStore, *, elf_c
     elf_rows = scan_elf(rootfs, blobs, elf_cache)
     debug = {PurePosixPath(r.path.lstrip("/")): r.debug_bytes for r in elf_rows if r.debug_bytes}
     files = sum(1 for e in rootfs.entries.values() if not e.is_dir)
+    databases = detect_all(rootfs, blobs)
     return SideAnalysis(
         total=SizeCount(files, rootfs.content_bytes()),
         categories=size_by_category(rootfs, debug),
         largest_files=largest_files(rootfs),
-        components=inventory(rootfs, blobs),
+        components=inventory(rootfs, blobs, databases),
         elf=tuple(elf_rows),
         findings=tuple(find_issues(rootfs, config, blobs, elf=elf_rows, reference=reference)),
+        os=os_info(databases, rootfs, blobs),
     )

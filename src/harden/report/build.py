@@ -173,7 +173,7 @@ def _package(component: Component) -> dict[str, Any]:
 
 
 def _package_counts(components: Iterable[Component]) -> dict[str, int]:
-    counts = {"pypi": 0, "deb": 0}
+    counts = {"pypi": 0, "deb": 0, "apk": 0}
     for component in components:
         counts[component.ecosystem] = counts.get(component.ecosystem, 0) + 1
     return counts
@@ -228,6 +228,7 @@ def build_report(
     return {
         "schema_version": SCHEMA_VERSION,
         "identity": identity.to_dict(),
+        "os": original.os.to_dict(),
         "sizes": _sizes(original, hardened, result),
         "largest_files": [{"path": path, "bytes": size} for path, size in final.largest_files],
         "largest_packages": [_package(c) for c in packages[:TOP_PACKAGES]],

@@ -2,8 +2,11 @@
 
 Python distributions come from every ``*.dist-info/METADATA`` and ``*.egg-info`` (PKG-INFO) anywhere in the
 rootfs, so virtualenvs, ``/usr/local`` and distro ``dist-packages`` are all found; their sizes from RECORD (or
-``installed-files.txt``). Debian packages come from ``var/lib/dpkg/status`` and ``var/lib/dpkg/status.d/*``
-(the distroless layout); their sizes from ``var/lib/dpkg/info/<name>.list``, else the declared Installed-Size.
+``installed-files.txt``). OS packages come from every OS package database ``harden.ospkg`` finds: dpkg
+(``var/lib/dpkg/status`` and the distroless ``status.d/*``) and apk (``lib/apk/db/installed``), with the purls
+``harden.ospkg`` gives them; their sizes from the files the database says they own (dpkg's
+``info/<name>.list`` or ``status.d/<name>.md5sums``, apk's ``R:`` lines), else the declared installed size.
+An rpm database is named in the report's ``os`` but its packages are not listed (it is not read).
 """
 
 from __future__ import annotations
@@ -11,19 +14,17 @@ from __future__ import annotations
 import csv
 import io
 import posixpath
-import re
 from collections.abc import Iterable, Iterator
 from email.parser import HeaderParser
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
-from harden.dpkg.owned import InfoDir, file_list
 from harden.dpkg.rootfs import PathLookup
-from harden.dpkg.status import Record, read_status, shown, status_sources
 from harden.image.blobs import BlobStore
-from harden.image.files import file_text
+from harden.image.files import file_text, image_path
 from harden.image.model import EntryType, Rootfs
-from harden.report.model import Component
+from harden.ospkg import DbKind, OsPackage, PackageDb, detect, detect_all
+from harden.report.model import Component, OsInfo, PackageDbInfo
 
 MAX_LICENSE = 100
 
@@ -37,12 +38,8 @@ def pypi_purl(name: str, version: str) -> str:
     return f"pkg:pypi/{quote(name.lower().replace('_', '-'), safe='.-_~')}@{_purl_version(version)}"
 
 
-def deb_purl(namespace: str, name: str, version: str, arch: str, distro: str) -> str:
-    qualifiers = [f"arch={quote(arch, safe='')}"] if arch else []
-    if distro:
-        qualifiers.append(f"distro={quote(distro, safe='.-_~')}")
-    query = "?" + "&".join(qualifiers) if qualifiers else ""
-    return f"pkg:deb/{namespace}/{quote(name, safe='.-_~+')}@{_purl_version(version)}{query}"
+ECOSYSTEMS = {DbKind.DPKG: "deb", DbKind.APK: "apk"}
+"""The SBOM ecosystem of each OS package database whose packages are listed."""
 
 
 class _Sizes:
@@ -114,46 +111,47 @@ def _python_size(sizes: _Sizes, blobs: BlobStore, meta_dir: PurePosixPath, kind:
     return 0, 0, "unknown"
 
 
-def os_release(rootfs: Rootfs, blobs: BlobStore) -> dict[str, str]:
-    text = file_text(rootfs, blobs, "etc/os-release") or file_text(rootfs, blobs, "usr/lib/os-release") or ""
-    values = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key.strip()] = value.strip().strip('"').strip("'")
-    return values
-
-
-def debian_packages(rootfs: Rootfs, blobs: BlobStore) -> Iterator[Component]:
-    release = os_release(rootfs, blobs)
-    namespace = release.get("ID", "debian") if release.get("ID") in ("debian", "ubuntu") else "debian"
-    distro = f"{namespace}-{release['VERSION_ID']}" if release.get("VERSION_ID") else ""
-    seen: set[tuple[str, str]] = set()
+def os_packages(databases: Iterable[PackageDb], rootfs: Rootfs) -> Iterator[Component]:
+    """The installed packages of every dpkg and apk database in ``databases``."""
     sizes = _Sizes(rootfs)
-    info = InfoDir(rootfs)
-    for source in status_sources(rootfs):
-        status = read_status(rootfs, blobs, source)
-        for record in status.records if status is not None else ():
-            name, version, arch = shown(record.package), shown(record.version), shown(record.arch)
-            if not name or not version or not record.installed or (name, arch) in seen:
+    for db in databases:
+        ecosystem = ECOSYSTEMS.get(db.kind)
+        if ecosystem is None:
+            continue
+        for package in db.packages():
+            if not package.name or not package.version or not package.installed:
                 continue
-            seen.add((name, arch))
-            files, size, size_source = _deb_size(sizes, blobs, info, record)
-            purl = deb_purl(namespace, name, version, arch, distro)
-            yield Component("deb", name, version, purl, str(source.path), size, files, size_source, arch=arch)
+            files, size, size_source = _os_size(sizes, db, package)
+            yield Component(ecosystem, package.name, package.version, package.purl, str(package.source), size,
+                            files, size_source, arch=package.arch, license=package.license)
 
 
-def _deb_size(sizes: _Sizes, blobs: BlobStore, info: InfoDir, record: Record) -> tuple[int, int, str]:
-    listed = file_list(sizes.rootfs, blobs, info, record)
-    if listed is not None:
-        return (*sizes.of(listed.paths), "dpkg-list")
-    declared = record.field("Installed-Size")
-    if re.fullmatch(r"\d+", declared.strip()):
-        return 0, int(declared) * 1024, "installed-size"
+def _os_size(sizes: _Sizes, db: PackageDb, package: OsPackage) -> tuple[int, int, str]:
+    owned = db.ownership(package)
+    if owned is not None:
+        source = ("apk-installed" if db.kind is DbKind.APK
+                  else "dpkg-md5sums" if owned.source.name.endswith(".md5sums") else "dpkg-list")
+        return (*sizes.of(owned.paths), source)
+    if package.installed_size is not None:
+        return 0, package.installed_size, "installed-size"
     return 0, 0, "unknown"
 
 
-def inventory(rootfs: Rootfs, blobs: BlobStore) -> tuple[Component, ...]:
-    """Every installed package, sorted by ecosystem, name, location."""
-    found = list(python_distributions(rootfs, blobs)) + list(debian_packages(rootfs, blobs))
-    return tuple(sorted(found, key=lambda c: (c.ecosystem, c.name.lower(), c.location, c.version)))
+def os_info(databases: Iterable[PackageDb], rootfs: Rootfs, blobs: BlobStore) -> OsInfo:
+    """Which OS the image is (os-release) and its package databases, the OS's own first."""
+    found = tuple(databases)
+    release = (found[0] if found else detect(rootfs, blobs)).release
+    return OsInfo(
+        release.label, release.id, release.version_id,
+        tuple(PackageDbInfo(db.kind.value, tuple(image_path(p) for p in db.sources), db.prunable,
+                            len(db.packages())) for db in found),
+    )
+
+
+def inventory(rootfs: Rootfs, blobs: BlobStore,
+              databases: Iterable[PackageDb] | None = None) -> tuple[Component, ...]:
+    """Every installed package, sorted by ecosystem, name, location. ``databases``: the rootfs's OS package
+    databases when the caller has read them already (``harden.ospkg.detect_all``)."""
+    found = detect_all(rootfs, blobs) if databases is None else databases
+    components = list(python_distributions(rootfs, blobs)) + list(os_packages(found, rootfs))
+    return tuple(sorted(components, key=lambda c: (c.ecosystem, c.name.lower(), c.location, c.version)))

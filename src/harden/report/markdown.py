@@ -96,6 +96,7 @@ def _identity(report: Mapping[str, Any]) -> list[str]:
         ["source digest", code(ident["source_digest"] or "-")],
         ["output digest", code(ident["output_digest"] or "-")],
         ["platform", c(ident["platform"] or "-")],
+        ["OS", _os(report["os"])],
         ["policy", "-" if policy is None else f"{c(policy['name'])} ({code(policy['digest'])})"],
         ["harden", c(ident["harden_version"])],
         ["generated", c(ident["generated_at"])],
@@ -107,6 +108,13 @@ def _identity(report: Mapping[str, Any]) -> list[str]:
     if report["dropped"]:
         rows.append(["dropped layer entries", f"{len(report['dropped'])} (--sanitize; see report.json)"])
     return ["## Identity", "", *table(["", ""], rows)]
+
+
+def _os(os: Mapping[str, Any]) -> str:
+    """``Alpine Linux v3.19 (apk: /lib/apk/db/installed)``; a database harden does not prune says so."""
+    databases = [f"{db['kind']}{'' if db['prunable'] else ', not pruned'}: {', '.join(db['sources'])}"
+                 for db in os["databases"]]
+    return f"{c(os['name'])} ({c('; '.join(databases)) if databases else 'no package database'})"
 
 
 def _stages(report: Mapping[str, Any]) -> list[str]:

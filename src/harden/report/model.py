@@ -73,14 +73,16 @@ class SizeCount:
 
 @dataclass(frozen=True, slots=True)
 class Component:
-    """One installed package: a Python distribution (dist-info/egg-info) or a Debian package (dpkg status).
+    """One installed package: a Python distribution (dist-info/egg-info) or an OS package (a dpkg or apk
+    database record).
 
-    ``location`` is the directory holding the dist-info (``usr/lib/python3/dist-packages``) or the dpkg status
-    file; ``size_source`` says where ``bytes`` came from: RECORD, installed-files.txt, a dpkg .list file, the
-    declared Installed-Size, or nowhere ("unknown").
+    ``location`` is the directory holding the dist-info (``usr/lib/python3/dist-packages``) or the database
+    file holding the record (``var/lib/dpkg/status``, ``lib/apk/db/installed``); ``size_source`` says where
+    ``bytes`` came from: RECORD, installed-files.txt, a dpkg .list or status.d .md5sums file, apk's file
+    lines, the declared installed size, or nowhere ("unknown").
     """
 
-    ecosystem: str  # pypi | deb
+    ecosystem: str  # pypi | deb | apk
     name: str
     version: str
     purl: str
@@ -95,6 +97,40 @@ class Component:
     def key(self) -> tuple[str, str, str]:
         """Identity across before/after: ecosystem, normalized name, where it is installed."""
         return self.ecosystem, self.name.lower().replace("_", "-"), self.location
+
+
+@dataclass(frozen=True, slots=True)
+class PackageDbInfo:
+    kind: str
+    """dpkg | apk | rpm."""
+    sources: tuple[str, ...]
+    """Image paths of the database files."""
+    prunable: bool
+    """Whether harden reads and prunes it (rpm: recognised only)."""
+    packages: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "sources": list(self.sources), "prunable": self.prunable,
+                "packages": self.packages}
+
+
+@dataclass(frozen=True, slots=True)
+class OsInfo:
+    """The image's OS as its os-release names it, and its OS package databases (the OS's own first)."""
+
+    label: str
+    id: str = ""
+    version_id: str = ""
+    databases: tuple[PackageDbInfo, ...] = ()
+
+    @property
+    def package_db(self) -> str:
+        """The kind of the OS's own database; "none" without one."""
+        return self.databases[0].kind if self.databases else "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.label, "id": self.id, "version_id": self.version_id, "package_db": self.package_db,
+                "databases": [db.to_dict() for db in self.databases]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +193,7 @@ class SideAnalysis:
     components: tuple[Component, ...]
     elf: tuple[ElfHardening, ...]
     findings: tuple[Finding, ...]
+    os: OsInfo = OsInfo("unknown OS")
 
 
 class PolicyLike(Protocol):

@@ -1,6 +1,7 @@
 """CycloneDX 1.5 JSON SBOMs of the original and hardened images, and their diff.
 
-Components carry purls scanners match on (``pkg:pypi/name@version``, ``pkg:deb/debian/name@version?arch=…``);
+Components carry purls scanners match on (``pkg:pypi/name@version``, ``pkg:deb/debian/name@version?arch=…``,
+``pkg:apk/alpine/name@version?arch=…&distro=alpine-3.19.1``: ``harden.ospkg.purl``) and, for apk, the licence;
 ``harden:location`` says where each is installed, so two copies of one distribution in two environments stay
 two components. The serial number is derived from the content, so the same image gives the same SBOM.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from harden import __version__
 from harden.image.files import image_path
-from harden.report.model import Component
+from harden.report.model import Component, OsInfo
 
 SPEC_VERSION = "1.5"
 _NAMESPACE = uuid.UUID("6f1c1a8e-58c4-4f55-9a51-3b0f1f0e4a11")
@@ -41,8 +42,9 @@ def _component(component: Component, ref: str) -> dict[str, Any]:
 
 
 def cyclonedx(components: Sequence[Component], *, subject: str, digest: str | None, side: str,
-              generated_at: str, platform: str = "") -> dict[str, Any]:
-    """A CycloneDX 1.5 BOM of ``components`` for the image ``subject`` (``side``: original | hardened)."""
+              generated_at: str, platform: str = "", os: OsInfo | None = None) -> dict[str, Any]:
+    """A CycloneDX 1.5 BOM of ``components`` for the image ``subject`` (``side``: original | hardened);
+    ``os`` names the image's OS and package database in the image component's properties."""
     purls = Counter(c.purl for c in components)
     refs = [c.purl if purls[c.purl] == 1 else f"{c.purl}#{image_path(c.location)}" for c in components]
     fingerprint = hashlib.sha256("\n".join([side, subject, digest or "", *refs]).encode()).hexdigest()
@@ -55,6 +57,9 @@ def cyclonedx(components: Sequence[Component], *, subject: str, digest: str | No
     image["properties"] = [{"name": "harden:side", "value": side}]
     if platform:
         image["properties"].append({"name": "harden:platform", "value": platform})
+    if os is not None:
+        image["properties"].append({"name": "harden:os", "value": os.label})
+        image["properties"].append({"name": "harden:package-db", "value": os.package_db})
     return {
         "bomFormat": "CycloneDX",
         "specVersion": SPEC_VERSION,

@@ -144,9 +144,10 @@ def write_run_reports(
     after = analyze_side(result.rootfs, result.config, blobs, elf_cache=cache)
     extra = metadata_findings(before.components, after.components, allowed=_allowed_removals(policy))
     sbom_before = cyclonedx(before.components, subject=source, digest=source_image.config_digest or None,
-                            side="original", generated_at=generated_at, platform=source_image.config.platform)
+                            side="original", generated_at=generated_at, platform=source_image.config.platform,
+                            os=before.os)
     sbom_after = cyclonedx(after.components, subject=source, digest=output_digest, side="hardened",
-                           generated_at=generated_at, platform=source_image.config.platform)
+                           generated_at=generated_at, platform=source_image.config.platform, os=after.os)
     diff = sbom_diff(before.components, after.components, before_file=SBOM_ORIGINAL, after_file=SBOM_HARDENED)
     identity = Identity(
         kind="run",
@@ -195,7 +196,7 @@ def write_review_reports(
     side = analyze_side(rootfs, source_image.config, blobs, reference=source)
     digest = source_image.config_digest or None
     sbom = cyclonedx(side.components, subject=source, digest=digest, side="original",
-                     generated_at=generated_at, platform=source_image.config.platform)
+                     generated_at=generated_at, platform=source_image.config.platform, os=side.os)
     identity = Identity(kind="review", source=source, generated_at=generated_at, source_digest=digest,
                         platform=source_image.config.platform, policy=policy, layers=len(source_image.layers))
     report = build_report(identity, original=side, efficiency=_efficiency(source_image), dropped=dropped,

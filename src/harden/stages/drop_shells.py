@@ -1,12 +1,8 @@
-"""drop-shells: shells (and every symlink, hardlink or copy of them), or every OS binary.
+"""drop-shells: what it removes is described in ``stages/drop-shells.toml``.
 
-``mode = "shells"`` removes the shells named in the data file wherever the bin directories put them (following
-merged-usr symlinks such as ``bin -> usr/bin``), every link that leads to them and byte-identical copies.
-``mode = "all-binaries"`` empties the bin directories except the Python interpreters (and the symlink chains
-that lead to them), the programs the config runs, Python scripts, and the policy's ``keep`` globs.
-
-Shell-form ``Entrypoint``/``Cmd``/``Healthcheck`` would stop working, so they are converted to exec form when
-that is safe and refused otherwise (``UnsupportedImage``); so is an exec-form program that is a shell script.
+A shell that is a busybox applet (``harden.busybox``) loses its links only: the binary is not a shell file
+but a multi-call program, and whether it goes is remove-unreachable's call (it goes there with every applet
+link left, as part of the package that installed it).
 """
 
 from __future__ import annotations
@@ -16,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
+from harden.busybox import BusyboxBinary, plan_shell_removal, read_busybox
 from harden.errors import UnsupportedImage
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, ImageConfig, Rootfs
@@ -122,8 +119,7 @@ class DropShells:
         config_changes, programs, notes = self._convert_config(ctx, settings, shells)
         bin_dirs = self._real_bin_dirs(ctx.rootfs, settings.strings("bin_dirs"))
         if mode == "shells":
-            removals = self._shells(ctx.rootfs, bin_dirs, shells)
-            skipped: list[Skip] = []
+            removals, skipped = self._shells(ctx.rootfs, ctx.blobs, bin_dirs, shells)
         else:
             removals, skipped = self._all_binaries(ctx, settings, bin_dirs, programs)
         removals.update(self._dangling_links(ctx.rootfs, removals))
@@ -233,13 +229,19 @@ class DropShells:
         return found
 
     @staticmethod
-    def _shells(rootfs: Rootfs, bin_dirs: Sequence[PurePosixPath], shells: frozenset[str]) -> dict[PurePosixPath, str]:
+    def _shells(rootfs: Rootfs, blobs: BlobStore, bin_dirs: Sequence[PurePosixPath],
+                shells: frozenset[str]) -> tuple[dict[PurePosixPath, str], list[Skip]]:
         removals: dict[PurePosixPath, str] = {}
         inodes: dict[PurePosixPath, str] = {}
+        busyboxes: dict[PurePosixPath, BusyboxBinary] = {}
         for directory in bin_dirs:
             for name in sorted(shells):
                 path = directory / name
                 if path not in rootfs:
+                    continue
+                binary = read_busybox(rootfs, blobs, path)
+                if binary is not None and binary.path.name not in shells:
+                    busyboxes.setdefault(binary.path, binary)
                     continue
                 chain = link_chain(rootfs, path)
                 for hop in chain:
@@ -261,7 +263,19 @@ class DropShells:
                 removals[entry.path] = f"hardlink of shell {inodes[inode]} (/{inode})"
             elif entry.digest in digests:
                 removals[entry.path] = f"byte-identical copy of shell {digests[entry.digest]}"
-        return removals
+        skipped: list[Skip] = []
+        for binary in busyboxes.values():
+            plan = plan_shell_removal(rootfs, binary, shells)
+            for link in plan.shell_links:
+                kind = "hardlink" if link.kind is EntryType.HARDLINK else "link"
+                removals.setdefault(link.path, f"shell {link.applet}: busybox applet {kind} to /{binary.path}")
+            inside = [name for name in binary.applets if name in shells]
+            still = f"; `busybox {inside[0]}` still runs a shell" if inside else ""
+            skipped.append(Skip(binary.path, (
+                f"kept: {plan.summary}; only its shell links go here{still}; remove-unreachable removes it, with "
+                "every applet link left, when nothing the runtime runs needs it"
+            )))
+        return removals, skipped
 
     @staticmethod
     def _all_binaries(
@@ -285,10 +299,16 @@ class DropShells:
         for program in programs:
             for hop in link_chain(rootfs, program):
                 kept.setdefault(hop, f"run by the image config (/{program})")
+        dirs = set(bin_dirs)
+        for entry in rootfs:  # what a kept link leads to stays too (/usr/bin/env -> /bin/busybox on Alpine)
+            if entry.type is not EntryType.SYMLINK or not any(d in entry.path.parents for d in dirs):
+                continue
+            if (pattern := keep.first_match(entry.path)) is not None:
+                for hop in link_chain(rootfs, entry.path)[1:]:
+                    kept.setdefault(hop, f"keep glob {pattern!r} (via /{entry.path})")
         python_scripts = settings.flag("keep_python_scripts")
         removals: dict[PurePosixPath, str] = {}
         skipped: list[Skip] = []
-        dirs = set(bin_dirs)
         for entry in rootfs:
             path = entry.path
             if not any(d in path.parents for d in dirs) or entry.is_dir:

@@ -1,36 +1,19 @@
-"""prune-package-db: dpkg's database forgets the Debian packages whose files the earlier stages removed.
-
-Scanners (Trivy, Grype, Syft) and harden's own SBOM list OS packages from ``var/lib/dpkg/status`` and the
-distroless ``var/lib/dpkg/status.d/<name>`` files, not from the files themselves. Once remove-installers
-has taken python3-pip's files and drop-shells dash's, their records would still be reported, with their CVEs.
-
-A package is gone when it owns at least one file that counts and none of those is left in the rootfs as the
-earlier stages left it. Ownership comes from ``var/lib/dpkg/info/<package>[:<arch>].list`` (else, for a
-status.d record, ``status.d/<name>.md5sums``) plus the record's ``Conffiles``. What does not count:
-directories (a listed path with listed children, or a directory in the rootfs) and files matching
-``doc_globs`` (documentation does not keep a package). Listed paths are looked up the way the rest of the
-code resolves them: the parent's symlinks are followed (``/bin/dash`` is ``usr/bin/dash`` on merged-usr
-images), the path itself is not (a symlink counts as present); a path another package diverted (dpkg-divert)
-is looked up where the diversion put it.
-
-A gone package loses its record (every other record is kept byte for byte: field order, continuation lines,
-blank lines, the file's ending), its ``info/<package>.*`` files and, on distroless, its status.d file and
-``.md5sums``. A package with some files left is kept, with a Skip naming what remains; one without a file
-list is never touched, nor is a record that is not installed (removed with its conffiles kept, half
-installed): scanners do not report those, and dpkg still needs them.
+"""prune-package-db: what it prunes, and how a package counts as gone, is described in
+``stages/prune-package-db.toml``; the databases are read and rewritten by ``harden.ospkg`` (dpkg, apk; rpm is
+recognised and never touched), this stage only judges which packages are gone and plans the rewrite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import ClassVar
 
-from harden.dpkg.owned import Diversion, FileList, InfoDir, file_list, read_diversions, where_installed
 from harden.dpkg.rootfs import PathLookup
-from harden.dpkg.status import Record, StatusFile, read_status, shown, status_sources
+from harden.dpkg.status import shown
 from harden.image.model import EntryType
+from harden.ospkg import OsPackage, Owned, PackageDb, Rewrite, detect, detect_all
 from harden.plan import Change, Plan, Remove, Replace, Skip
 from harden.stages._globs import GlobSet
 from harden.stages._stage_settings import StageSettings
@@ -52,36 +35,40 @@ class _Verdict:
     remaining: tuple[str, ...]
     """Those still present."""
     docs_left: int
+    missing: tuple[str, ...]
+    """Owned paths (not directories; documentation included) no longer in the rootfs."""
 
     @property
     def gone(self) -> bool:
         return self.files > 0 and not self.remaining
 
 
-def _verdict(
-    owned: Iterable[str], package: str, lookup: PathLookup, docs: GlobSet, diversions: Mapping[str, Diversion]
-) -> _Verdict:
-    paths = list(dict.fromkeys(owned))
+def _verdict(db: PackageDb, package: OsPackage, owned: Owned, lookup: PathLookup, docs: GlobSet) -> _Verdict:
+    paths = list(dict.fromkeys(owned.paths))
     parents = {p.rpartition("/")[0] for p in paths}
     files = docs_left = 0
     remaining: list[str] = []
+    missing: list[str] = []
     for path in paths:
-        if path in parents:
+        if path in parents or path in owned.folders:
             continue
-        entry = lookup.entry(where_installed(path, package, diversions))
+        entry = lookup.entry(db.where_installed(package, path))
         if entry is not None and lookup.is_dir(entry):
             continue
+        if entry is None:
+            missing.append(path)
         if docs.matches(path):
             docs_left += entry is not None
             continue
         files += 1
         if entry is not None:
             remaining.append(path)
-    return _Verdict(files, tuple(sorted(remaining)), docs_left)
+    return _Verdict(files, tuple(sorted(remaining)), docs_left, tuple(missing))
 
 
 @dataclass(slots=True)
 class _Tally:
+    kind: str
     checked: int = 0
     pruned: int = 0
     partly: int = 0
@@ -90,8 +77,9 @@ class _Tally:
 
     def note(self) -> str:
         note = (
-            f"dpkg database: {_plural(self.checked, 'package')} checked; {self.pruned} pruned (no file left), "
-            f"{self.partly} kept with files left, {self.unlisted} kept without a file list (ownership unknown)"
+            f"{self.kind} database: {_plural(self.checked, 'package')} checked; {self.pruned} pruned (no file "
+            f"left), {self.partly} kept with files left, {self.unlisted} kept without a file list (ownership "
+            "unknown)"
         )
         if self.not_installed:
             note += f"; {_plural(self.not_installed, 'record')} not installed, left alone"
@@ -100,62 +88,54 @@ class _Tally:
 
 @dataclass(slots=True)
 class _Judge:
-    """Decides record by record; collects the info files to remove (with reasons) and the Skips."""
+    """Decides package by package for one database; collects the gone packages (with reasons), the files
+    kept packages lost, and the Skips."""
 
-    ctx: StageContext
+    db: PackageDb
     lookup: PathLookup
     docs: GlobSet
-    diversions: Mapping[str, Diversion]
-    info: InfoDir
-    removals: dict[PurePosixPath, str] = field(default_factory=dict)
+    tally: _Tally
+    gone: dict[str, str] = field(default_factory=dict)
+    lost: dict[str, tuple[str, ...]] = field(default_factory=dict)
     skipped: list[Skip] = field(default_factory=list)
-    tally: _Tally = field(default_factory=_Tally)
 
-    def records(self, status: StatusFile, md5sums: PurePosixPath | None) -> dict[int, str]:
-        """The records of ``status`` whose package is gone, with the reason; ``md5sums`` is the file list of a
-        status.d record, used when dpkg's info directory has no ``.list`` for it."""
-        gone: dict[int, str] = {}
-        for index, record in enumerate(status.records):
-            if not record.package:
-                continue
-            if not record.installed:
+    def judge_all(self) -> None:
+        for package in self.db.packages():
+            if not package.installed:
                 self.tally.not_installed += 1
                 continue
             self.tally.checked += 1
-            listed = file_list(self.ctx.rootfs, self.ctx.blobs, self.info, record, md5sums)
-            if listed is None:
+            owned = self.db.ownership(package)
+            if owned is None:
                 self.tally.unlisted += 1
                 continue
-            reason = self._judge(record, listed)
-            if reason is not None:
-                gone[index] = reason
-        return gone
+            self._judge(package, owned)
 
-    def _judge(self, record: Record, listed: FileList) -> str | None:
-        owned = [*listed.paths, *record.conffiles()]
-        verdict = _verdict(owned, record.package, self.lookup, self.docs, self.diversions)
+    def _judge(self, package: OsPackage, owned: Owned) -> None:
+        verdict = _verdict(self.db, package, owned, self.lookup, self.docs)
+        label = shown(package.label)
         if verdict.remaining and len(verdict.remaining) < verdict.files:
             self.tally.partly += 1
             names = ", ".join(shown(p) for p in verdict.remaining[:SHOWN])
             more = ", ..." if len(verdict.remaining) > SHOWN else ""
-            self.skipped.append(Skip(listed.source, (
-                f"kept {record.label}: {len(verdict.remaining)} of {verdict.files} files remain ({names}{more})"
+            self.skipped.append(Skip(owned.source, (
+                f"kept {label}: {len(verdict.remaining)} of {verdict.files} files remain ({names}{more})"
             )))
         if not verdict.gone:
-            return None
+            if verdict.missing:
+                self.lost[package.key] = verdict.missing
+            return
         self.tally.pruned += 1
         every = "the only file" if verdict.files == 1 else f"all {verdict.files} files"
         reason = (
-            f"{every} of {record.label} {'is' if verdict.files == 1 else 'are'} gone from the image "
-            f"(per /{shown(str(listed.source))}, not counting directories and documentation (doc_globs))"
+            f"{every} of {label} {'is' if verdict.files == 1 else 'are'} gone from the image "
+            f"(per /{shown(str(owned.source))}, not counting directories and documentation (doc_globs))"
         )
         if verdict.docs_left:
             reason += f"; {_plural(verdict.docs_left, 'file')} matching doc_globs left"
-        if record.essential:
+        if package.essential:
             reason += "; Essential: yes, pruned all the same since none of its files is left"
-        for path in listed.info_files:
-            self.removals.setdefault(path, reason)
-        return reason
+        self.gone[package.key] = reason
 
 
 class PrunePackageDb:
@@ -165,37 +145,61 @@ class PrunePackageDb:
         settings = StageSettings.resolve(self.name, ctx.settings)
         if not settings.enabled:
             return Plan(self.name, notes=("disabled by policy",))
-        rootfs = ctx.rootfs
-        read = ((source, read_status(rootfs, ctx.blobs, source)) for source in status_sources(rootfs))
-        found = [(source, status) for source, status in read if status is not None]
-        if not found:
-            return Plan(self.name, notes=("no dpkg database (var/lib/dpkg/status or status.d): nothing to prune",))
-        diversions = read_diversions(rootfs, ctx.blobs)
-        judge = _Judge(ctx, PathLookup(rootfs), settings.globs("doc_globs"), diversions, InfoDir(rootfs))
+        databases = detect_all(ctx.rootfs, ctx.blobs) or (detect(ctx.rootfs, ctx.blobs),)
+        docs = settings.globs("doc_globs")
+        lookup = PathLookup(ctx.rootfs)
         changes: list[Change] = []
-        for source, status in found:
-            gone = judge.records(status, source.md5sums)
-            if gone and (not source.in_status_d or len(gone) < len(status.records)):
-                changes.append(self._replace(ctx, source.path, status, gone))
-            elif gone:  # a status.d file whose every record is gone goes, with its file list
-                reason = "; ".join(gone.values())
-                for path in (source.path, source.md5sums):
-                    if path is not None:
-                        judge.removals[path] = reason
-        changes.extend(Remove(path, judge.removals[path], CATEGORY) for path in sorted(judge.removals))
-        return Plan(self.name, tuple(changes), tuple(judge.skipped), (judge.tally.note(),))
+        skipped: list[Skip] = []
+        notes: list[str] = []
+        for db in databases:
+            if not db.prunable:
+                notes.extend(f"{db.release.label}: {note}" for note in db.without().notes)
+                continue
+            judge = _Judge(db, lookup, docs, _Tally(db.kind.value))
+            judge.judge_all()
+            rewrite = db.without(judge.gone, files=judge.lost)
+            changes.extend(self._changes(ctx, db, judge, rewrite))
+            skipped.extend(judge.skipped)
+            notes.append(judge.tally.note())
+            notes.extend(rewrite.notes)
+        return Plan(self.name, tuple(changes), tuple(skipped), tuple(notes))
 
     @staticmethod
-    def _replace(ctx: StageContext, path: PurePosixPath, status: StatusFile, gone: Mapping[int, str]) -> Change:
-        """``path`` (a status file) without the records ``gone``; owner, mode and mtime as they were."""
-        real = ctx.rootfs.resolve(path) or path
-        entry = ctx.rootfs.get(real)
-        assert entry is not None  # it was just read
-        digest, size = ctx.blobs.put_bytes(status.without(set(gone)))
-        new = entry.evolve(type=EntryType.FILE, digest=digest, size=size, linkname=None)
-        labels = ", ".join(status.records[i].label for i in sorted(gone))
-        reason = (
-            f"dropped the records of {_plural(len(gone), 'package')} with no file left ({labels}); "
-            "every other record kept byte for byte"
-        )
-        return Replace(new, reason, CATEGORY)
+    def _changes(ctx: StageContext, db: PackageDb, judge: _Judge, rewrite: Rewrite) -> Iterable[Change]:
+        """A Replace for each rewritten database file (owner, mode and mtime as they were), then a Remove for
+        each database file that goes, with the reasons of the packages it goes for."""
+        for path in sorted(rewrite.contents):
+            entry = ctx.rootfs.get(path)
+            assert entry is not None  # the database read it
+            digest, size = ctx.blobs.put_bytes(rewrite.contents[path])
+            new = entry.evolve(type=EntryType.FILE, digest=digest, size=size, linkname=None)
+            yield Replace(new, _replace_reason(ctx, db, path, judge, rewrite), CATEGORY)
+        for path in sorted(rewrite.removals):
+            reasons = [judge.gone[key] for key in rewrite.removed_for.get(path, ()) if key in judge.gone]
+            yield Remove(path, "; ".join(reasons) or rewrite.removals[path], CATEGORY)
+
+
+def _replace_reason(ctx: StageContext, db: PackageDb, path: PurePosixPath, judge: _Judge, rewrite: Rewrite) -> str:
+    """Why a database file is rewritten: the records it drops and, where the format lists files in the
+    record (apk), the lines of files kept packages lost; for another file of the database (apk's triggers),
+    the packages whose lines it drops."""
+    def here(package: OsPackage) -> bool:
+        return (ctx.rootfs.resolve(package.source) or package.source) == path
+
+    gone = [p for p in db.packages() if p.key in judge.gone]
+    dropped = [p for p in gone if here(p)]
+    trimmed = [p for p in db.packages() if p.key in rewrite.trimmed and here(p)]
+    if not dropped and not trimmed:
+        labels = ", ".join(shown(p.label) for p in gone)
+        return f"dropped every line naming one of the {_plural(len(gone), 'package')} no longer installed ({labels})"
+    parts = []
+    if dropped:
+        labels = ", ".join(shown(p.label) for p in dropped)
+        parts.append(f"dropped the records of {_plural(len(dropped), 'package')} with no file left ({labels})")
+    if trimmed:
+        files = sum(len(judge.lost.get(p.key, ())) for p in trimmed)
+        names = ", ".join(shown(p.name) for p in trimmed[:SHOWN]) + (", ..." if len(trimmed) > SHOWN else "")
+        parts.append(f"dropped the lines of {_plural(files, 'file')} no longer in the image from "
+                     f"{_plural(len(trimmed), 'kept package')} ({names})")
+    parts.append("every other record kept byte for byte" if not trimmed else "every other line kept byte for byte")
+    return "; ".join(parts)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import ClassVar
 
+from harden.busybox import applet_links, find_busybox
 from harden.dpkg.rootfs import PathLookup
 from harden.elf.linkage import Closure, Linker
 from harden.errors import UnsupportedImage
@@ -35,6 +36,8 @@ class _Roots:
     dlopen: list[tuple[str, PurePosixPath]] = field(default_factory=list)
     unrun: list[str] = field(default_factory=list)
     """Programs Python code names that are no roots, and why."""
+    kept_files: dict[PurePosixPath, str] = field(default_factory=dict)
+    """ELF files and symlinks of kept packages, roots in turn: path -> the package's name."""
 
     def add(self, path: PurePosixPath, reason: str, *, elf: bool = False) -> None:
         if path not in self.why:
@@ -114,6 +117,8 @@ class _Reach:
         for entry in self.rootfs:
             if entry.has_content and self._in_trees(entry.path) and self.linker.is_loadable(entry.path):
                 roots.add(entry.path, "an ELF file of a Python environment", elf=True)
+            elif entry.type is EntryType.SYMLINK and self._in_trees(entry.path):
+                roots.add(entry.path, "a symlink in a Python environment", elf=self.linker.is_elf(entry.path))
             elif self.data.matches(entry.path) and not entry.is_dir:
                 roots.add(entry.path, "runtime data")
             elif (entry.type is EntryType.FILE and entry.path not in owners.by_path
@@ -224,7 +229,21 @@ class _Reach:
                 files.append(entry.path)
                 owners.by_path.setdefault(entry.path, package.key)
             owners.files[package.key] = files
+        self._own_applet_links(owners)
         return owners
+
+    def _own_applet_links(self, owners: _Owners) -> None:
+        """busybox's applet links that no package lists (``busybox --install -s`` made them) belong to the
+        package that installed the binary: they go with it, and one the runtime reaches keeps it."""
+        for binary in find_busybox(self.rootfs, self.ctx.blobs):
+            owner = owners.by_path.get(binary.path)
+            if owner is None:
+                continue
+            links = [link.path for link in applet_links(self.rootfs, binary) if link.path not in owners.by_path]
+            owners.files[owner].extend(links)
+            owners.applet_links[owner] = len(links)
+            for path in links:
+                owners.by_path[path] = owner
 
     def _fixpoint(self, roots: _Roots, owners: _Owners) -> tuple[Closure, set[str], dict[str, str]]:
         """Packages owning a reachable path are kept; their ELF files become roots; until nothing changes."""
@@ -232,6 +251,8 @@ class _Reach:
         why_kept: dict[str, str] = {}
         elf_roots = list(roots.elf)
         protected = set(roots.why)
+        for path in roots.why:  # what a root's symlinks lead to is reachable too
+            protected |= self.linker.symlink_chain(path)
         keep_packages = set(self.settings.strings("keep_packages"))
         for key, package in owners.packages.items():
             if package.name in keep_packages:
@@ -253,7 +274,13 @@ class _Reach:
                     if path not in protected and self.linker.is_loadable(path):
                         protected.add(path)
                         elf_roots.append(path)
+                        roots.kept_files.setdefault(path, owners.packages[key].name)
                         grown = True
+                    if path not in protected and self._is_symlink(path):
+                        chain = self.linker.symlink_chain(path)
+                        grown = grown or not chain <= protected
+                        protected |= chain
+                        roots.kept_files.setdefault(path, owners.packages[key].name)
                     protected.add(path)
             if not grown:
                 return closure, kept, why_kept
@@ -272,7 +299,10 @@ class _Reach:
             gone = [p for p in files if p not in guarded]
             if not gone:
                 continue
-            reason = (f"package {package.name} {package.version}: none of its {len(files)} files is reachable from "
+            links = owners.applet_links.get(key, 0)
+            counted = (f"{len(files) - links} files and its {links} busybox applet links no package lists"
+                       if links else f"{len(files)} files")
+            reason = (f"package {package.name} {package.version}: none of its {counted} is reachable from "
                       f"the runtime (interpreters, Python environments, the config's programs, runtime data)")
             targets = index.collapse(set(gone), lambda d: not self.keep.matches(d) and not self._in_trees(d))
             changes.extend(Remove(path, reason, CATEGORY) for path in sorted(targets))
@@ -280,7 +310,35 @@ class _Reach:
                            for path in guarded)
         skipped.extend(Skip(self.db.sources[0] if self.db.sources else PurePosixPath("."),
                             f"package {p.name}: no file list, kept (its files are unknown)") for p in owners.unknown)
+        dangling, left = self._dangling({c.path: c.reason for c in changes if isinstance(c, Remove)})
+        changes.extend(dangling)
+        skipped.extend(left)
         return changes, skipped
+
+    def _dangling(self, removed: Mapping[PurePosixPath, str]) -> tuple[list[Remove], list[Skip]]:
+        """Symlinks no package lists (update-alternatives' links, say) that the removals would leave
+        pointing at nothing go too; one in a keep glob or a Python environment stays, reported."""
+        gone = set(removed)
+        changes: list[Remove] = []
+        skipped: list[Skip] = []
+        for entry in self.rootfs:
+            if entry.type is not EntryType.SYMLINK or _in(entry.path, gone):
+                continue
+            chain = self.linker.symlink_chain(entry.path) - {entry.path}
+            target = next((hop for hop in sorted(chain) if _in(hop, gone)), None)
+            if target is None:
+                continue
+            if self.keep.matches(entry.path) or self._in_trees(entry.path):
+                skipped.append(Skip(entry.path, f"left dangling: it points at /{target}, removed, but it is in a "
+                                                "keep glob or a Python environment"))
+                continue
+            removal = next((removed[p] for p in (target, *target.parents) if p in removed), "")
+            changes.append(Remove(entry.path, f"symlink to /{target}, removed ({removal})", CATEGORY))
+        return changes, skipped
+
+    def _is_symlink(self, path: PurePosixPath) -> bool:
+        entry = self.rootfs.get(path)
+        return entry is not None and entry.type is EntryType.SYMLINK
 
     def _why(self, path: PurePosixPath, roots: _Roots, closure: Closure) -> str:
         if path in roots.why:
@@ -291,6 +349,9 @@ class _Reach:
         for root, reason in roots.why.items():
             if path in self.linker.symlink_chain(root):
                 return f"/{path}: reached from /{root} ({reason})"
+        for root, package in roots.kept_files.items():
+            if path in self.linker.symlink_chain(root):
+                return f"/{path}: reached from /{root} (a file of {package}, kept)"
         return f"/{path}: the loader of a reachable program"
 
     def _in_trees(self, path: PurePosixPath) -> bool:
@@ -303,6 +364,8 @@ class _Owners:
     files: dict[str, list[PurePosixPath]] = field(default_factory=dict)
     by_path: dict[PurePosixPath, str] = field(default_factory=dict)
     unknown: list[OsPackage] = field(default_factory=list)
+    applet_links: dict[str, int] = field(default_factory=dict)
+    """Package key -> busybox applet links no package lists, counted among its files."""
 
 
 def _python_trees(envs: Iterable[PythonEnv]) -> tuple[PurePosixPath, ...]:

@@ -517,7 +517,8 @@ class _Session:
     def _assertions(self, names: Sequence[str], present: Sequence[str]) -> tuple[Any, ...]:
         why = "no interpreter"
         if not names:
-            return hardening_assertions(self.hardened.rootfs, None, None, why_no_facts=why)
+            return hardening_assertions(self.hardened.rootfs, None, None, why_no_facts=why,
+                                        blobs=self.hardened.blobs)
 
         def after_facts() -> Any:
             if not present:
@@ -529,7 +530,8 @@ class _Session:
             lambda: _quietly(after_facts))
         if isinstance(after, ProbeFailed):
             why, after = after.one_line(), None
-        return hardening_assertions(self.hardened.rootfs, after, before, why_no_facts=why)
+        return hardening_assertions(self.hardened.rootfs, after, before, why_no_facts=why,
+                                    blobs=self.hardened.blobs)
 
     def _startup(self, primary: str | None, present: Sequence[str]) -> StartupCost | None:
         modules = tuple(self.settings.startup_modules)

@@ -21,6 +21,7 @@ from harden.busybox import (
 )
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, Rootfs
+from harden.verify.assertions import hardening_assertions, shells_in_model
 from imagefactory import TarEntry, file, hardlink, make_layer_tar, merged_rootfs, symlink
 
 P = PurePosixPath
@@ -162,3 +163,25 @@ def test_without_applet_nameofs_only_binary_bytes_are_taken_as_glued() -> None:
     assert applet_names(b"\x01\x82" + table)[:2] == ("[", "[[")
     assert applet_names(b"\x00Usage: FOO\x00" + table)[:2] == ("[", "[[")
     assert applet_names(b"\x00ABC\x00" + table)[:2] == ("ABC", "[")  # indistinguishable without the offsets
+
+
+# --- HV-NO-SHELL-BINARY on busybox images ----------------------------------------------------------------------
+
+
+def test_busybox_left_with_a_shell_applet_is_a_shell_binary_even_without_sh(alpine: Rootfs, blobs: BlobStore) -> None:
+    no_sh = alpine.with_changes(remove=frozenset({P("bin/sh"), P("bin/ash")}))
+    assert shells_in_model(no_sh, blobs) == ["/bin/busybox"]
+    (check,) = [a for a in hardening_assertions(no_sh, None, None, blobs=blobs) if a.code == "HV-NO-SHELL-BINARY"]
+    assert not check.passed
+    assert check.detail.startswith("shell binaries: /bin/busybox; /bin/busybox is busybox with the shell applets ")
+    assert "`busybox ash` runs a shell without any sh link" in check.detail
+    gone = alpine.with_changes(remove=frozenset({P("bin")}))
+    assert shells_in_model(gone, blobs) == []
+
+
+def test_busybox_built_without_a_shell_is_not_a_shell_binary(blobs: BlobStore) -> None:
+    table, offsets = _table(NAMES)
+    rootfs = _rootfs(blobs, b"\x7fELF\x02\x01\x01" + b"BusyBox v1.36.1 (no shell)\x00" + offsets + b"\x99\x00" + table)
+    assert read_busybox(rootfs, blobs, P("bin/busybox")) is not None
+    assert shells_in_model(rootfs, blobs) == []
+    assert shells_in_model(rootfs) == ["/bin/busybox"]  # by name alone, it would count

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from fixtures.alpine.make_fixture import LOADER, MUSL_LIBC, Binaries, alpine_image, compile_binaries
+from fixtures.alpine.make_fixture import LOADER, MUSL_LIBC, Binaries, alpine_image
 from harden.elf import inspect_elf, strip_file
 from harden.elf.musl import (
     DEFAULT_SYSTEM_PATH,
@@ -36,11 +36,6 @@ from imagefactory import TarEntry, directory, file, make_layer_tar, merged_rootf
 P = PurePosixPath
 INTERP = "/lib/ld-musl-x86_64.so.1"
 DEFAULT = SystemPath(INTERP, P("etc/ld-musl-x86_64.path"), DEFAULT_SYSTEM_PATH, "default")
-
-
-@pytest.fixture(scope="module")
-def musl_binaries(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
-    return compile_binaries(Path(tmp_path_factory.mktemp("musl-build")))
 
 
 def rootfs_of(blobs: BlobStore, *entries: TarEntry) -> Rootfs:

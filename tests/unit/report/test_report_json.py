@@ -119,6 +119,7 @@ def test_review_report_validates_and_has_no_after_side(tmp_path: Path) -> None:
     [
         (("schema_version",), 1),
         (("identity", "kind"), "audit"),
+        (("os", "package_db"), "pacman"),
         (("findings_summary", "error"), -1),
         (("elf", "files"), [{"path": "relative/path"}]),
         (("changes",), [{"stage": "x", "action": "explode", "target": "a", "category": "c", "reason": "r",

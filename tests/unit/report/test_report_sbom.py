@@ -20,10 +20,14 @@ from report_support import (
     small_image_layers,
 )
 
+from fixtures.alpine.make_fixture import Binaries, alpine_image
 from harden.image.blobs import BlobStore
-from harden.report.inventory import deb_purl, inventory, pypi_purl
+from harden.ospkg import detect_all
+from harden.ospkg.purl import deb_purl
+from harden.report.inventory import inventory, os_info, pypi_purl
+from harden.report.sbom import cyclonedx
 from harden.report.write import write_run_reports
-from imagefactory import file, symlink
+from imagefactory import file, make_layer_tar, merged_rootfs, symlink
 
 CDX = "http://cyclonedx.org/schema/"
 
@@ -153,3 +157,47 @@ def test_purls_follow_the_purl_spec() -> None:
     assert pypi_purl("typing_extensions", "4.12.2") == "pkg:pypi/typing-extensions@4.12.2"
     assert deb_purl("debian", "libstdc++6", "12.2.0-14", "amd64", "") == \
         "pkg:deb/debian/libstdc++6@12.2.0-14?arch=amd64"
+
+
+def test_apk_packages_are_components_with_purls_licences_and_sizes(musl_binaries: Binaries, blobs: BlobStore) -> None:
+    rootfs = merged_rootfs([alpine_image(musl_binaries).layer()], blobs)
+    databases = detect_all(rootfs, blobs)
+    components = {c.name: c for c in inventory(rootfs, blobs, databases) if c.ecosystem == "apk"}
+    assert sorted(components) == [".python-rundeps", "alpine-baselayout-data", "alpine-release", "busybox",
+                                  "busybox-binsh", "hello-musl", "musl"]
+    musl = components["musl"]
+    assert musl.purl == "pkg:apk/alpine/musl@1.2.4_git20230717-r4?arch=x86_64&distro=alpine-3.19.1"
+    assert (musl.license, musl.location, musl.size_source) == ("MIT", "lib/apk/db/installed", "apk-installed")
+    assert (musl.files, musl.bytes) == (2, len(musl_binaries.libc))  # the loader and its libc.musl symlink
+    assert components["busybox-binsh"].purl.endswith("&upstream=busybox")
+    assert (components[".python-rundeps"].files, components[".python-rundeps"].bytes) == (0, 0)
+    os = os_info(databases, rootfs, blobs)
+    assert os.to_dict() == {
+        "name": "Alpine Linux v3.19", "id": "alpine", "version_id": "3.19.1", "package_db": "apk",
+        "databases": [{"kind": "apk", "sources": ["/lib/apk/db/installed", "/lib/apk/db/triggers"],
+                       "prunable": True, "packages": 7}],
+    }
+    bom = cyclonedx(sorted(components.values(), key=lambda c: c.name), subject="alpine:3.19", digest=None,
+                    side="original", generated_at=FIXED_TIME, os=os)
+    cyclonedx_validator().validate(bom)
+    by_name = {c["name"]: c for c in bom["components"]}
+    assert by_name["busybox"]["licenses"] == [{"license": {"name": "GPL-2.0-only"}}]
+    assert {"name": "harden:ecosystem", "value": "apk"} in by_name["busybox"]["properties"]
+    assert {"name": "harden:os", "value": "Alpine Linux v3.19"} in bom["metadata"]["component"]["properties"]
+    assert {"name": "harden:package-db", "value": "apk"} in bom["metadata"]["component"]["properties"]
+
+
+def test_an_rpm_image_is_named_and_its_packages_not_listed(blobs: BlobStore) -> None:
+    rootfs = merged_rootfs([make_layer_tar([
+        file("etc/os-release", b'NAME="Fedora Linux"\nVERSION_ID=40\nID=fedora\nPRETTY_NAME="Fedora Linux 40"\n'),
+        file("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\x00"),
+    ])], blobs)
+    databases = detect_all(rootfs, blobs)
+    assert [c for c in inventory(rootfs, blobs, databases) if c.ecosystem != "pypi"] == []
+    assert os_info(databases, rootfs, blobs).to_dict() == {
+        "name": "Fedora Linux 40", "id": "fedora", "version_id": "40", "package_db": "rpm",
+        "databases": [{"kind": "rpm", "sources": ["/var/lib/rpm/rpmdb.sqlite"], "prunable": False, "packages": 0}],
+    }
+    bare = merged_rootfs([make_layer_tar([file("app/main.py", b"")])], blobs)
+    assert os_info(detect_all(bare, blobs), bare, blobs).to_dict() == {
+        "name": "unknown OS", "id": "", "version_id": "", "package_db": "none", "databases": []}

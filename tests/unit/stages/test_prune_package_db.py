@@ -191,14 +191,25 @@ def test_a_record_that_is_not_installed_is_left_as_it_is(image: FakeImage) -> No
     assert plan.notes[0].endswith("; 1 record not installed, left alone")
 
 
-@pytest.mark.parametrize("marker", ["lib/apk/db/installed", "etc/os-release", None])
-def test_no_dpkg_database_plans_nothing(image: FakeImage, marker: str | None) -> None:
-    if marker is not None:
-        image.file(marker, "P:musl\nV:1.2.4\n")
+@pytest.mark.parametrize("os_release", [b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n', None])
+def test_no_package_database_plans_nothing_and_names_the_os(image: FakeImage, os_release: bytes | None) -> None:
+    if os_release is not None:
+        image.file("etc/os-release", os_release)
     image.file(f"{INFO}/orphan.list", "/usr/bin/orphan\n")
     plan = plan_of(image)
     assert plan.changes == () and plan.skipped == ()
-    assert plan.notes == ("no dpkg database (var/lib/dpkg/status or status.d): nothing to prune",)
+    label = "Debian GNU/Linux 12 (bookworm)" if os_release else "unknown OS"
+    assert plan.notes == (f"{label}: no OS package database (dpkg, apk or rpm): not pruned",)
+
+
+def test_an_rpm_database_is_named_and_not_pruned(image: FakeImage) -> None:
+    image.file("etc/os-release", 'NAME="Fedora Linux"\nVERSION_ID=40\nID=fedora\n')
+    image.file("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\x00")
+    plan = plan_of(image)
+    assert plan.changes == () and plan.skipped == ()
+    assert plan.notes == (
+        "Fedora Linux 40: rpm database: not read and not pruned (harden reads dpkg and apk databases only)",
+    )
 
 
 def test_disabled(image: FakeImage) -> None:
