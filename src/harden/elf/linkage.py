@@ -75,13 +75,22 @@ class _Walk:
     done: set[PurePosixPath] = field(default_factory=set)
 
 
-class Linker:
-    """Linkage questions about one root filesystem. ``environment``: the image's Env (``LD_LIBRARY_PATH``)."""
+DynamicCache = dict[str, "DynamicInfo | str | None"]
+"""Content digest → its dynamic information, the reason it could not be read (str), or None (not ELF): shared by
+linkers of several root filesystems made of the same contents (an image before and after a stage)."""
 
-    def __init__(self, rootfs: Rootfs, blobs: BlobStore, environment: Mapping[str, str] | None = None) -> None:
+
+class Linker:
+    """Linkage questions about one root filesystem. ``environment``: the image's Env (``LD_LIBRARY_PATH``);
+    ``cache``: a ``DynamicCache`` to share with other linkers over the same blob store."""
+
+    def __init__(self, rootfs: Rootfs, blobs: BlobStore, environment: Mapping[str, str] | None = None,
+                 cache: DynamicCache | None = None) -> None:
         self.rootfs = rootfs
         self.blobs = blobs
-        self.library_path = (environment or {}).get("LD_LIBRARY_PATH", "")
+        self.environment = dict(environment or {})
+        self.library_path = self.environment.get("LD_LIBRARY_PATH", "")
+        self.cache: DynamicCache = cache if cache is not None else {}
         self._info: dict[PurePosixPath, DynamicInfo | None] = {}
         self._errors: dict[PurePosixPath, str] = {}
         self._glibc: dict[tuple[str, int], glibc.GlibcPath] = {}
@@ -106,18 +115,30 @@ class Linker:
         real = self.real(path)
         return self._errors.get(real) if real is not None else None
 
+    def with_rootfs(self, rootfs: Rootfs) -> Linker:
+        """A linker for another root filesystem over the same blob store, sharing what was read."""
+        return Linker(rootfs, self.blobs, self.environment, self.cache)
+
     def _read(self, real: PurePosixPath) -> DynamicInfo | None:
         entry = self.rootfs.get(real)
         if entry is None or not entry.has_content or entry.digest is None or entry.digest not in self.blobs:
             return None
-        with self.blobs.open(entry.digest) as stream:
+        if entry.digest not in self.cache:
+            self.cache[entry.digest] = self._parse(entry.digest, real)
+        found = self.cache[entry.digest]
+        if isinstance(found, str):
+            self._errors[real] = found
+            return None
+        return found
+
+    def _parse(self, digest: str, real: PurePosixPath) -> DynamicInfo | str | None:
+        with self.blobs.open(digest) as stream:
             if stream.read(4) != MAGIC:
                 return None
             try:
                 return read_dynamic(stream, f"/{real}")
             except ElfError as exc:
-                self._errors[real] = exc.one_line()
-                return None
+                return exc.one_line()
 
     def is_elf(self, path: PurePosixPath | str) -> bool:
         return self.info(path) is not None

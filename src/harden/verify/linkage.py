@@ -22,7 +22,7 @@ def check_linkage(original: Rootfs, hardened: Rootfs, blobs: BlobStore,
     after = Linker(hardened, blobs, environment)
     objects = [e.path for e in hardened if e.has_content and after.is_elf(e.path)]
     found = after.check(objects)
-    before = Linker(original, blobs, environment).check([p for p in objects if original.get(p) is not None])
+    before = after.with_rootfs(original).check([p for p in objects if original.get(p) is not None])
     old = set(_problems(before))
     new = _problems(found)
     return LinkageCheck(len(objects), tuple(line for line in new if line not in old),
