@@ -112,7 +112,7 @@ class HardenJob:
                                     size_limit=self.size_limit)
             if self.verify and self.policy.verify.enabled and not self.dry_run:
                 require_python(loaded, blobs)
-            stages = _enabled_stages(self.policy)
+            stages = self.policy.enabled_stages()
             result = run_pipeline(
                 loaded.rootfs, loaded.image.config, blobs, stages, jobs=self.jobs,
                 progress=progress.tick, on_stage=progress.phase,
@@ -299,16 +299,6 @@ def finalize_config(config: ImageConfig, source: Image, policy: Policy, layer: W
     )
 
 
-def _enabled_stages(policy: Policy) -> list[tuple[Any, dict[str, Any]]]:
-    from harden.stages.registry import stage_classes
-
-    chosen = []
-    for name, cls in stage_classes():
-        if policy.stage_enabled(name):
-            chosen.append((cls(), dict(policy.stages[name])))
-    return chosen
-
-
 def ledger_of(records: Sequence[StageRecord]) -> Ledger:
     """What the stages removed (by absolute image path) and which modules they gave up, for verification."""
     from harden.verify.accounting import Ledger, ModuleAccount, Removal
@@ -346,7 +336,7 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
         before = load_and_merge(original, ws.path / "original", blobs, progress, size_limit=size_limit)
         after = load_and_merge(hardened, ws.path / "hardened", blobs, progress, size_limit=size_limit)
         progress.phase(f"plan {policy.name} on the original (what it removes on purpose)")
-        planned = run_pipeline(before.rootfs, before.image.config, blobs, _enabled_stages(policy), jobs=jobs)
+        planned = run_pipeline(before.rootfs, before.image.config, blobs, policy.enabled_stages(), jobs=jobs)
         progress.phase("verify")
         report = verify(
             VerifyTarget("original", before.image.config, before.rootfs, blobs,

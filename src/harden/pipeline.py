@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from harden.errors import InternalError
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
 from harden.plan import Add, GiveUp, Plan, Remove, Replace, SetConfig, Skip
-from harden.stages.base import Progress, Stage, StageContext, no_progress
+from harden.stages.base import Progress, Stage, StageContext, StageSettings, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +116,19 @@ def run_pipeline(
     rootfs: Rootfs,
     config: ImageConfig,
     blobs: BlobStore,
-    stages: Sequence[tuple[Stage, dict[str, Any]]],
+    stages: Sequence[tuple[Stage[Any], StageSettings]],
     *,
     jobs: int = 1,
     progress: Progress | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> PipelineResult:
-    """``stages`` are (stage, resolved settings) pairs in order, already filtered to the enabled ones."""
+    """``stages`` are (stage, its typed settings) pairs in order, already filtered to the enabled ones
+    (``Policy.enabled_stages()``)."""
     records: list[StageRecord] = []
     for stage, settings in stages:
+        if not isinstance(settings, stage.settings_type):
+            raise InternalError(f"stage {stage.name} was given {type(settings).__qualname__}, "
+                                f"not its {stage.settings_type.__qualname__}")
         if on_stage is not None:
             on_stage(stage.name)
         started = time.perf_counter()

@@ -16,7 +16,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal, get_args
 
 from harden.elf._elffile import ElfError, ElfFile, UnsupportedElf, read_elf
 from harden.elf._layout import StripLayout, Unstrippable, plan_strip
@@ -27,7 +27,9 @@ from harden.errors import PolicyError
 log = logging.getLogger(__name__)
 
 DEFAULT_SECTIONS: tuple[str, ...] = (".debug*", ".zdebug*", ".symtab", ".strtab")
-BACKENDS: tuple[str, ...] = ("pyelftools", "none")
+Backend = Literal["pyelftools", "none"]
+"""The strip backends by name (strip-debug's ``backend`` setting)."""
+BACKENDS: tuple[str, ...] = get_args(Backend)
 CHUNK = 1 << 20
 
 

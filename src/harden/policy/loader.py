@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from harden._resources import data_dir
-from harden.errors import PolicyError
+from harden.errors import InternalError, PolicyError
 from harden.policy._fields import INVALID, Patch
 from harden.policy._problems import Problems, key_path, toml_type, unknown_key_hint
-from harden.policy.model import OutputSettings, Policy, SmokeTest, VerifySettings, freeze
+from harden.policy.model import FrozenMap, OutputSettings, Policy, SmokeTest, VerifySettings, freeze
 from harden.policy.sections import OUTPUT, OUTPUT_DEFAULTS, VERIFY, VERIFY_DEFAULTS
 from harden.policy.stage_schema import StageSchema, load_stage_schemas
+from harden.stages.base import InvalidSetting, StageSettings
+from harden.stages.registry import STAGES
 
 POLICY_SCHEMA_VERSION: Final = 1
 _TOP_KEYS: Final = ("schema_version", "name", "extends", "description", "stages", "output", "verify")
@@ -78,7 +80,9 @@ def _load(path: Path, expected_name: str | None, stages_dir: Path | None, polici
     schemas = load_stage_schemas(stages_dir)
     problems = Problems()
     layers = _walk_chain(path, expected_name, schemas, policies_dir, problems)
-    policy = None if problems else _resolve(path, layers, schemas, problems)
+    # the stage classes belong to the shipped stage files; other ones (tests of the policy format) get none
+    typed = stages_dir is None
+    policy = None if problems else _resolve(path, layers, schemas, problems, typed=typed)
     if problems or policy is None:
         count = len(problems)
         raise PolicyError(
@@ -237,7 +241,7 @@ def _check_stages(table: Any, schemas: Mapping[str, StageSchema], problems: Prob
 
 
 def _resolve(
-    path: Path, layers: list[_Layer], schemas: Mapping[str, StageSchema], problems: Problems
+    path: Path, layers: list[_Layer], schemas: Mapping[str, StageSchema], problems: Problems, *, typed: bool
 ) -> Policy | None:
     stages: dict[str, Any] = {name: dict(schemas[name].defaults) for name in sorted(schemas)}
     output: dict[str, Any] = dict(OUTPUT_DEFAULTS)
@@ -251,6 +255,8 @@ def _resolve(
     names = [test.name for test in smoke]
     for duplicate in sorted({name for name in names if names.count(name) > 1}):
         problems.add("verify.smoke", f"more than one smoke test named {duplicate!r}")
+    frozen = freeze(stages)
+    stage_settings = _typed_settings(frozen, problems) if typed else {}
     if problems:
         return None
     child = layers[-1]
@@ -260,7 +266,26 @@ def _resolve(
         description=child.description,
         source=path.resolve(),
         chain=tuple(layer.name for layer in layers),
-        stages=freeze(stages),
+        stages=frozen,
         output=OutputSettings(**output),
         verify=VerifySettings.of(verify, smoke=smoke),
+        stage_settings=FrozenMap(stage_settings),
     )
+
+
+def _typed_settings(stages: Mapping[str, Mapping[str, Any]], problems: Problems) -> dict[str, StageSettings]:
+    """Each stage class's settings, filled from its resolved table; a value the TOML types allow but the stage
+    does not (a choice, a glob) is a problem of the policy."""
+    typed: dict[str, StageSettings] = {}
+    for cls in STAGES:
+        if cls.name not in stages:
+            raise InternalError(f"stage {cls.name} has no stage data file",
+                                details=[f"stage files: {', '.join(stages)}"])
+        try:
+            typed[cls.name] = cls.settings_type.from_mapping(cls.name, stages[cls.name])
+        except InvalidSetting as exc:
+            problems.add(key_path(key_path("stages", exc.stage), exc.key), exc.problem)
+    unknown = sorted(set(stages) - {cls.name for cls in STAGES})
+    if unknown:
+        raise InternalError(f"stage data files without a stage class: {', '.join(unknown)}")
+    return typed

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import harden.policy.toml_writer as toml_writer
 from harden.errors import InternalError
+from harden.stages.base import Stage, StageSettings
+from harden.stages.registry import STAGES
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,14 +87,31 @@ class Policy:
     chain: tuple[str, ...]
     """Policy names from the root ancestor to this one (child last)."""
     stages: Mapping[str, Mapping[str, Any]]
-    """Every known stage's settings: stage defaults ← ancestors ← this policy (arrays are tuples)."""
+    """Every known stage's settings: stage defaults ← ancestors ← this policy (arrays are tuples). What
+    ``harden policy show`` prints and the digest covers."""
     output: OutputSettings
     verify: VerifySettings
+    stage_settings: Mapping[str, StageSettings] = field(default_factory=lambda: FrozenMap({}), compare=False)
+    """The same settings typed, by stage name, in pipeline order: each stage's ``settings_type`` filled from
+    ``stages``. Empty for a policy loaded against other stage data files than the shipped ones (``stages_dir``,
+    for tests of the policy format): no stage class belongs to those."""
 
     def stage_enabled(self, name: str) -> bool:
         if name not in self.stages:
             raise InternalError(f"no stage defaults for {name!r}", details=sorted(self.stages))
         return bool(self.stages[name].get("enabled", True))
+
+    def settings_for(self, name: str) -> StageSettings:
+        """The typed settings of stage ``name``."""
+        settings = self.stage_settings.get(name)
+        if settings is None:
+            raise InternalError(f"policy {self.name!r} has no typed settings for stage {name!r}",
+                                details=[f"typed stages: {', '.join(self.stage_settings) or 'none'}"])
+        return settings
+
+    def enabled_stages(self) -> tuple[tuple[Stage[Any], StageSettings], ...]:
+        """What the pipeline runs: every enabled stage, in pipeline order, with its typed settings."""
+        return tuple((cls(), settings) for cls in STAGES if (settings := self.settings_for(cls.name)).enabled)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able and fully resolved (``chain`` records how it was composed)."""

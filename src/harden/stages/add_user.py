@@ -1,17 +1,10 @@
-"""add-user: a real non-root user, a numeric ``User``, and no setuid/setgid or world-writable files.
-
-The user and group are appended to ``etc/passwd`` and ``etc/group`` (and ``etc/shadow``/``etc/gshadow`` with a
-locked ``!`` password when those files exist); every existing line is kept byte for byte. ``User`` is set
-numerically (``65532:65532``) so Kubernetes ``runAsNonRoot`` can check it without reading passwd.
-
-Conflicts fail instead of guessing: a user (or group) of that name with other ids, or those ids under another
-name, raise ``UnsupportedImage`` with the offending line; the policy then picks other ids or names. An image
-whose ``User`` already names a non-root user that exists in passwd keeps that user (written numerically).
-"""
+"""add-user: the user it adds, the config it sets and the permissions it fixes are described in
+``stages/add-user.toml``."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar
 
@@ -21,8 +14,7 @@ from harden.image.files import file_bytes, file_text
 from harden.image.model import EntryType, FileEntry, Rootfs
 from harden.plan import Add, Change, Plan, Replace, SetConfig, Skip
 from harden.stages._config_env import env_with
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _MAX_ID = 2**31 - 2
@@ -35,28 +27,40 @@ def _appended(data: bytes, line: str) -> bytes:
     return data + line.encode() + b"\n"
 
 
+@dataclass(frozen=True, slots=True)
+class AddUserSettings(StageSettings):
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    keep_existing_user: bool
+    set_home_env: bool
+    clear_setid: bool
+    fix_world_writable: bool
+
+
 class AddUser:
     name: ClassVar[str] = "add-user"
+    settings_type: ClassVar[type[StageSettings]] = AddUserSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
+    def plan(self, ctx: StageContext[AddUserSettings]) -> Plan:
+        settings = ctx.settings
         changes: list[Change] = []
         skipped: list[Skip] = []
         notes: list[str] = []
         accounts = read_accounts(ctx.rootfs, ctx.blobs)
         existing = resolve_user(ctx.config.user, accounts) if ctx.config.user else None
         if (existing is not None and existing.resolved and existing.name and not existing.is_root
-                and settings.flag("keep_existing_user")):
+                and settings.keep_existing_user):
             numeric = f"{existing.uid}:{existing.gid}"
             notes.append(f"kept the image's non-root user {existing.name} ({numeric})")
             if ctx.config.user != numeric:
                 changes.append(SetConfig("User", numeric, f"User {ctx.config.user!r} written numerically", "user"))
             home = existing.home
         else:
-            home = self._add_user(ctx, settings, accounts, changes)
-        if settings.flag("set_home_env") and home and ctx.config.env_value("HOME") != home:
+            home = self._add_user(ctx, accounts, changes)
+        if settings.set_home_env and home and ctx.config.env_value("HOME") != home:
             changes.append(
                 SetConfig("Env", env_with(ctx.config, "HOME", home), f"HOME={home}: the user's home", "user")
             )
@@ -65,10 +69,10 @@ class AddUser:
 
     # --- the user ---------------------------------------------------------------------------------------
 
-    def _add_user(self, ctx: StageContext, settings: StageSettings, accounts: Accounts,
-                  changes: list[Change]) -> str:
-        name = settings.text("name")
-        uid, gid = settings.integer("uid"), settings.integer("gid")
+    def _add_user(self, ctx: StageContext[AddUserSettings], accounts: Accounts, changes: list[Change]) -> str:
+        settings = ctx.settings
+        name = settings.name
+        uid, gid = settings.uid, settings.gid
         if not _NAME.match(name):
             raise PolicyError("invalid add-user.name", details=[f"add-user.settings.name = {name!r}"])
         for key, value in (("uid", uid), ("gid", gid)):
@@ -77,11 +81,11 @@ class AddUser:
                     f"add-user.{key} must be a non-root id (1..{_MAX_ID})",
                     details=[f"add-user.settings.{key} = {value}"],
                 )
-        home_rel = PurePosixPath(settings.text("home").lstrip("/"))
+        home_rel = PurePosixPath(settings.home.lstrip("/"))
         if ".." in home_rel.parts or home_rel == PurePosixPath("."):
             raise PolicyError("invalid add-user.home", details=[f"add-user.settings.home = {home_rel}"])
         home = f"/{home_rel}"
-        shell = settings.text("shell")
+        shell = settings.shell
 
         self._check_conflicts(name, uid, gid, accounts)
         have_user = accounts.user(name) is not None
@@ -127,7 +131,8 @@ class AddUser:
                 )
 
     @staticmethod
-    def _append_line(ctx: StageContext, path: PurePosixPath, line: str, first_line: str | None) -> Change:
+    def _append_line(ctx: StageContext[AddUserSettings], path: PurePosixPath, line: str,
+                     first_line: str | None) -> Change:
         real = ctx.rootfs.resolve(path) or path
         entry = ctx.rootfs.get(real)
         if entry is None:
@@ -163,11 +168,11 @@ class AddUser:
 
     @staticmethod
     def _with_permissions(
-        rootfs: Rootfs, settings: StageSettings, planned: list[Change], skipped: list[Skip]
+        rootfs: Rootfs, settings: AddUserSettings, planned: list[Change], skipped: list[Skip]
     ) -> list[Change]:
         """``planned`` plus permission fixes; a path already planned gets the fix folded into its change."""
-        clear_setid = settings.flag("clear_setid")
-        fix_writable = settings.flag("fix_world_writable")
+        clear_setid = settings.clear_setid
+        fix_writable = settings.fix_world_writable
         changes = list(planned)
         pending = {c.entry.path: i for i, c in enumerate(changes) if isinstance(c, Replace | Add)}
         entries = {e.path: e for e in rootfs}

@@ -2,20 +2,28 @@
 
 A stage looks at the current root filesystem and config and returns a ``Plan``; it never mutates anything. It may
 put new contents into the blob store (a stripped ELF file, a new /etc/passwd) and reference them from its changes.
+Its settings arrive typed (``StageContext[XSettings]``, a ``StageSettings`` subclass the stage declares as
+``settings_type``), filled by the policy; a stage only runs when its settings say ``enabled``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
 from harden.plan import Plan
+from harden.stages._settings import InvalidSetting, StageSettings
+
+__all__ = ["InvalidSetting", "Progress", "Stage", "StageContext", "StageSettings", "no_progress"]
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` by long stages; the CLI draws it (or not, in CI)."""
+
+SettingsT_co = TypeVar("SettingsT_co", bound=StageSettings, covariant=True)
+SettingsT_contra = TypeVar("SettingsT_contra", bound=StageSettings, contravariant=True)
 
 
 def no_progress(done: int, total: int) -> None:
@@ -23,16 +31,18 @@ def no_progress(done: int, total: int) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class StageContext:
+class StageContext(Generic[SettingsT_co]):
     rootfs: Rootfs
     config: ImageConfig
     blobs: BlobStore
-    settings: Mapping[str, Any]
+    settings: SettingsT_co
     jobs: int = 1
     progress: Progress = field(default=no_progress, compare=False)
 
 
-class Stage(Protocol):
+class Stage(Protocol[SettingsT_contra]):
     name: ClassVar[str]
+    settings_type: ClassVar[type[StageSettings]]
+    """The dataclass of this stage's settings: its fields are the keys of ``stages/<name>.toml``."""
 
-    def plan(self, ctx: StageContext) -> Plan: ...
+    def plan(self, ctx: StageContext[SettingsT_contra]) -> Plan: ...

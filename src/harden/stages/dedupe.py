@@ -1,20 +1,16 @@
-"""dedupe: byte-identical files become hardlinks to one copy, so the layer stores the content once.
-
-Files are identical when content (sha256 and size), mode, owner and xattrs agree; the first path in sorted
-order keeps the content and the others become hardlinks to it (existing hardlinks to them are re-pointed).
-Small files (``min_size``) are not worth a link, and mutable places (``exclude``: etc, var, home …) are left
-alone, because a program writing one hardlinked copy in place would change the others too.
-"""
+"""dedupe: byte-identical files become hardlinks to one copy; what counts as identical and what is left alone
+is described in ``stages/dedupe.toml``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar
 
 from harden.image.model import EntryType, FileEntry
 from harden.plan import Change, Plan, Replace
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages._globs import GlobSet
+from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "duplicates"
 _Key = tuple[str, int, int, int, int, str, str, tuple[tuple[str, str], ...]]
@@ -33,15 +29,19 @@ def _key(entry: FileEntry) -> _Key:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DedupeSettings(StageSettings):
+    min_size: int
+    exclude: GlobSet
+
+
 class Dedupe:
     name: ClassVar[str] = "dedupe"
+    settings_type: ClassVar[type[StageSettings]] = DedupeSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
-        min_size = settings.integer("min_size")
-        exclude = settings.globs("exclude")
+    def plan(self, ctx: StageContext[DedupeSettings]) -> Plan:
+        min_size = ctx.settings.min_size
+        exclude = ctx.settings.exclude
         groups: dict[_Key, list[FileEntry]] = {}
         for entry in ctx.rootfs:
             if entry.type is not EntryType.FILE or entry.digest is None or entry.size < max(min_size, 1):

@@ -1,16 +1,13 @@
-"""drop-shells: what it removes is described in ``stages/drop-shells.toml``.
-
-A shell that is a busybox applet (``harden.busybox``) loses its links only: the binary is not a shell file
-but a multi-call program, and whether it goes is remove-unreachable's call (it goes there with every applet
-link left, as part of the package that installed it).
-"""
+"""drop-shells: what it removes and how it rewrites the config is described in ``stages/drop-shells.toml``;
+busybox applets are read by ``harden.busybox``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from harden.busybox import BusyboxBinary, plan_shell_removal, read_busybox
 from harden.errors import UnsupportedImage
@@ -18,9 +15,9 @@ from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, ImageConfig, Rootfs
 from harden.plan import Change, Plan, Remove, SetConfig, Skip
 from harden.pyenv import DEFAULT_PATH, find_python_envs
+from harden.stages._globs import GlobSet
 from harden.stages._shell_form import command_index, is_shell_form, shell_of, to_exec_form
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +104,28 @@ def find_program(rootfs: Rootfs, config: ImageConfig, program: str) -> PurePosix
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class DropShellsSettings(StageSettings):
+    mode: Literal["shells", "all-binaries"]
+    shells: tuple[str, ...]
+    bin_dirs: tuple[str, ...]
+    keep: GlobSet
+    keep_python_scripts: bool
+    unconvertible_healthcheck: Literal["fail", "remove"]
+
+
 class DropShells:
     name: ClassVar[str] = "drop-shells"
+    settings_type: ClassVar[type[StageSettings]] = DropShellsSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
-        mode = settings.choice("mode", ("shells", "all-binaries"))
-        shells = frozenset(settings.strings("shells"))
-        config_changes, programs, notes = self._convert_config(ctx, settings, shells)
-        bin_dirs = self._real_bin_dirs(ctx.rootfs, settings.strings("bin_dirs"))
-        if mode == "shells":
+    def plan(self, ctx: StageContext[DropShellsSettings]) -> Plan:
+        shells = frozenset(ctx.settings.shells)
+        config_changes, programs, notes = self._convert_config(ctx, shells)
+        bin_dirs = self._real_bin_dirs(ctx.rootfs, ctx.settings.bin_dirs)
+        if ctx.settings.mode == "shells":
             removals, skipped = self._shells(ctx.rootfs, ctx.blobs, bin_dirs, shells)
         else:
-            removals, skipped = self._all_binaries(ctx, settings, bin_dirs, programs)
+            removals, skipped = self._all_binaries(ctx, bin_dirs, programs)
         removals.update(self._dangling_links(ctx.rootfs, removals))
         changes: list[Change] = [*config_changes]
         changes.extend(Remove(path, removals[path], CATEGORY) for path in sorted(removals))
@@ -130,7 +134,7 @@ class DropShells:
     # --- config ------------------------------------------------------------------------------------------
 
     def _convert_config(
-        self, ctx: StageContext, settings: StageSettings, shells: frozenset[str]
+        self, ctx: StageContext[DropShellsSettings], shells: frozenset[str]
     ) -> tuple[list[Change], list[PurePosixPath], list[str]]:
         config = ctx.config
         changes: list[Change] = []
@@ -169,7 +173,8 @@ class DropShells:
             runs.append(("Entrypoint", entrypoint[0]))
         if cmd:
             runs.append(("Cmd", cmd[0]))
-        health_change, health_program = self._convert_healthcheck(config, settings, shells)
+        on_failure = ctx.settings.unconvertible_healthcheck
+        health_change, health_program = self._convert_healthcheck(config, on_failure, shells)
         if health_change is not None:
             changes.append(health_change)
         if health_program is not None:
@@ -192,13 +197,12 @@ class DropShells:
 
     @staticmethod
     def _convert_healthcheck(
-        config: ImageConfig, settings: StageSettings, shells: frozenset[str]
+        config: ImageConfig, on_failure: Literal["fail", "remove"], shells: frozenset[str]
     ) -> tuple[SetConfig | None, str | None]:
         health = config.healthcheck
         test: list[str] = list((health or {}).get("Test") or [])
         if health is None or not test or test[0] == "NONE":
             return None, None
-        on_failure = settings.choice("unconvertible_healthcheck", ("fail", "remove"))
         try:
             if test[0] == "CMD-SHELL":
                 words = to_exec_form("Healthcheck", ["sh", "-c", " ".join(test[1:])], shells)
@@ -279,13 +283,12 @@ class DropShells:
 
     @staticmethod
     def _all_binaries(
-        ctx: StageContext,
-        settings: StageSettings,
+        ctx: StageContext[DropShellsSettings],
         bin_dirs: Sequence[PurePosixPath],
         programs: Sequence[PurePosixPath],
     ) -> tuple[dict[PurePosixPath, str], list[Skip]]:
         rootfs = ctx.rootfs
-        keep = settings.globs("keep")
+        keep = ctx.settings.keep
         kept: dict[PurePosixPath, str] = {}
         interpreters: set[PurePosixPath] = set()
         for env in find_python_envs(rootfs, ctx.config, ctx.blobs):
@@ -306,7 +309,7 @@ class DropShells:
             if (pattern := keep.first_match(entry.path)) is not None:
                 for hop in link_chain(rootfs, entry.path)[1:]:
                     kept.setdefault(hop, f"keep glob {pattern!r} (via /{entry.path})")
-        python_scripts = settings.flag("keep_python_scripts")
+        python_scripts = ctx.settings.keep_python_scripts
         removals: dict[PurePosixPath, str] = {}
         skipped: list[Skip] = []
         for entry in rootfs:

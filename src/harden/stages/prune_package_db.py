@@ -16,8 +16,7 @@ from harden.image.model import EntryType
 from harden.ospkg import OsPackage, Owned, PackageDb, Rewrite, detect, detect_all
 from harden.plan import Change, Plan, Remove, Replace, Skip
 from harden.stages._globs import GlobSet
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "package-db"
 SHOWN = 3
@@ -138,15 +137,18 @@ class _Judge:
         self.gone[package.key] = reason
 
 
+@dataclass(frozen=True, slots=True)
+class PrunePackageDbSettings(StageSettings):
+    doc_globs: GlobSet
+
+
 class PrunePackageDb:
     name: ClassVar[str] = "prune-package-db"
+    settings_type: ClassVar[type[StageSettings]] = PrunePackageDbSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
+    def plan(self, ctx: StageContext[PrunePackageDbSettings]) -> Plan:
         databases = detect_all(ctx.rootfs, ctx.blobs) or (detect(ctx.rootfs, ctx.blobs),)
-        docs = settings.globs("doc_globs")
+        docs = ctx.settings.doc_globs
         lookup = PathLookup(ctx.rootfs)
         changes: list[Change] = []
         skipped: list[Skip] = []
@@ -165,7 +167,8 @@ class PrunePackageDb:
         return Plan(self.name, tuple(changes), tuple(skipped), tuple(notes))
 
     @staticmethod
-    def _changes(ctx: StageContext, db: PackageDb, judge: _Judge, rewrite: Rewrite) -> Iterable[Change]:
+    def _changes(ctx: StageContext[PrunePackageDbSettings], db: PackageDb, judge: _Judge,
+                 rewrite: Rewrite) -> Iterable[Change]:
         """A Replace for each rewritten database file (owner, mode and mtime as they were), then a Remove for
         each database file that goes, with the reasons of the packages it goes for."""
         for path in sorted(rewrite.contents):
@@ -179,7 +182,8 @@ class PrunePackageDb:
             yield Remove(path, "; ".join(reasons) or rewrite.removals[path], CATEGORY)
 
 
-def _replace_reason(ctx: StageContext, db: PackageDb, path: PurePosixPath, judge: _Judge, rewrite: Rewrite) -> str:
+def _replace_reason(ctx: StageContext[PrunePackageDbSettings], db: PackageDb, path: PurePosixPath, judge: _Judge,
+                    rewrite: Rewrite) -> str:
     """Why a database file is rewritten: the records it drops and, where the format lists files in the
     record (apk), the lines of files kept packages lost; for another file of the database (apk's triggers),
     the packages whose lines it drops."""

@@ -1,36 +1,37 @@
-"""remove-bytecode: ``__pycache__`` directories and ``*.pyc``/``*.pyo`` files, anywhere in the image.
-
-Python recompiles from source in memory when bytecode is missing, and ``PYTHONDONTWRITEBYTECODE=1`` stops
-it from trying to write caches into a read-only, non-root container. A ``.pyc`` *beside* its module with
-no ``.py`` (a sourceless distribution) is the module itself: it is kept, with the reason. ``mode = "keep"``
-keeps all bytecode (faster start-up, larger image) and plans nothing.
-"""
+"""remove-bytecode: what it removes and keeps is described in ``stages/remove-bytecode.toml``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from harden.plan import Change, Plan, Remove, SetConfig, Skip
 from harden.stages._config_env import env_with
+from harden.stages._globs import GlobSet
 from harden.stages._path_index import PathIndex, select_by_globs
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "bytecode"
 _BYTECODE_SUFFIXES = (".pyc", ".pyo")
 DONT_WRITE = "PYTHONDONTWRITEBYTECODE"
 
 
+@dataclass(frozen=True, slots=True)
+class RemoveBytecodeSettings(StageSettings):
+    mode: Literal["remove", "keep"]
+    remove: GlobSet
+    keep: GlobSet
+    set_dont_write_bytecode: bool
+
+
 class RemoveBytecode:
     name: ClassVar[str] = "remove-bytecode"
+    settings_type: ClassVar[type[StageSettings]] = RemoveBytecodeSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
-        mode = settings.choice("mode", ("remove", "keep"))
-        if mode == "keep":
+    def plan(self, ctx: StageContext[RemoveBytecodeSettings]) -> Plan:
+        settings = ctx.settings
+        if settings.mode == "keep":
             return Plan(
                 self.name,
                 notes=("bytecode kept (mode = keep): faster start-up at the cost of image size",),
@@ -49,7 +50,7 @@ class RemoveBytecode:
             return f"sourceless module: {path.name} has no {source.name} beside it; it is what `import` loads"
 
         index = PathIndex(rootfs)
-        selection = select_by_globs(index, settings.globs("remove"), settings.globs("keep"), sourceless)
+        selection = select_by_globs(index, settings.remove, settings.keep, sourceless)
         changes: list[Change] = []
         for path, pattern in selection.removed:
             if "__pycache__" in path.parts:
@@ -58,7 +59,7 @@ class RemoveBytecode:
                 reason = f"bytecode (matches {pattern!r}): its source is present"
             changes.append(Remove(path, reason, CATEGORY))
         skipped = [Skip(path, f"kept: {why}") for path, why in selection.kept]
-        if settings.flag("set_dont_write_bytecode") and ctx.config.env_value(DONT_WRITE) != "1":
+        if settings.set_dont_write_bytecode and ctx.config.env_value(DONT_WRITE) != "1":
             changes.append(
                 SetConfig(
                     "Env",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar
 
@@ -10,24 +11,29 @@ from harden.pyenv import find_python_envs
 from harden.stages._globs import GlobSet
 from harden.stages._import_evidence import ImportEvidence, Scope, settle
 from harden.stages._path_index import PathIndex, prune_subtree, select_by_globs, shorten
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "docs"
 _METADATA_SUFFIXES = (".dist-info", ".egg-info")
 _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 
 
+@dataclass(frozen=True, slots=True)
+class RemoveDocsSettings(StageSettings):
+    remove: GlobSet
+    keep: GlobSet
+    site_packages_doc_dirs: tuple[str, ...]
+    remove_code: GlobSet
+
+
 class RemoveDocs:
     name: ClassVar[str] = "remove-docs"
+    settings_type: ClassVar[type[StageSettings]] = RemoveDocsSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
-        keep = settings.globs("keep")
+    def plan(self, ctx: StageContext[RemoveDocsSettings]) -> Plan:
+        keep = ctx.settings.keep
         index = PathIndex(ctx.rootfs)
-        selection = select_by_globs(index, settings.globs("remove"), keep)
+        selection = select_by_globs(index, ctx.settings.remove, keep)
         changes: list[Change] = [
             Remove(path, f"documentation or package-manager cache (matches {pattern!r})", CATEGORY)
             for path, pattern in selection.removed
@@ -38,7 +44,7 @@ class RemoveDocs:
         envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
         site_dirs = list(dict.fromkeys(d for env in envs for d in env.site_packages))
         roots = [*site_dirs, *(e.stdlib_dir for e in envs if e.stdlib_dir is not None)]
-        names = set(settings.strings("site_packages_doc_dirs"))
+        names = set(ctx.settings.site_packages_doc_dirs)
         candidates: list[PurePosixPath] = []
         for site_dir in site_dirs:
             for path in index.subtree(site_dir, include_self=False):
@@ -58,7 +64,7 @@ class RemoveDocs:
             scope = Scope(skip_main_blocks=True)
             evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, names, ctx.progress, scope=scope)
             settlement = settle(evidence, remaining)
-            code = settings.globs("remove_code")
+            code = ctx.settings.remove_code
             for candidate in settlement.removed:
                 modules = sum(1 for p in index.subtree(candidate) if p.suffix in _MODULE_SUFFIXES)
                 named = code.first_match(candidate)

@@ -1,19 +1,4 @@
-"""remove-installers: pip/setuptools/wheel in every Python environment, and the OS package managers.
-
-A distribution goes with exactly the files its ``RECORD`` lists (resolved against its site-packages, never
-outside its environment), their bytecode caches, its console scripts and, unless ``keep_dist_info``, its
-metadata (a scanner must not report a package that is gone). Without a ``RECORD`` (Debian packages) the files
-come from the dpkg list of the package that ships its metadata (``python3-setuptools``), those inside its
-site-packages only; with no such list, its ``top_level.txt`` packages are used. A distribution that another
-installed distribution requires at run time (``Requires-Dist`` without an ``extra`` marker) is kept, with the
-reason.
-
-Then the ``*.pth`` files of each environment's site-packages: one whose start-up imports need a module this
-stage removed, and that nothing left provides, would make every interpreter start print an error (Debian's
-``distutils-precedence.pth`` importing ``_distutils_hack``). It goes when every line of it is such an import;
-otherwise it is kept and a Skip says what Python will print. OS package manager programs go, but dpkg's
-status database stays so scanners still see the OS packages.
-"""
+"""remove-installers: what it removes, and what it keeps, is described in ``stages/remove-installers.toml``."""
 
 from __future__ import annotations
 
@@ -28,10 +13,10 @@ from harden.image.files import file_bytes
 from harden.plan import Change, Plan, Remove, Skip
 from harden.pyenv import Distribution, PythonEnv, find_distributions, find_python_envs, normalize_name
 from harden.stages._dpkg_owners import DpkgOwner, DpkgOwners
+from harden.stages._globs import GlobSet
 from harden.stages._path_index import PathIndex, select_by_globs
 from harden.stages._pth import PthFile, module_name, parse_pth
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "installers"
 
@@ -64,17 +49,25 @@ def _below(site_dir: PurePosixPath) -> Callable[[PurePosixPath], bool]:
     return inside
 
 
+@dataclass(frozen=True, slots=True)
+class RemoveInstallersSettings(StageSettings):
+    packages: tuple[str, ...]
+    stdlib_modules: tuple[str, ...]
+    keep_dist_info: bool
+    os_package_managers: GlobSet
+    keep: GlobSet
+
+
 class RemoveInstallers:
     name: ClassVar[str] = "remove-installers"
+    settings_type: ClassVar[type[StageSettings]] = RemoveInstallersSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
+    def plan(self, ctx: StageContext[RemoveInstallersSettings]) -> Plan:
+        settings = ctx.settings
         index = PathIndex(ctx.rootfs)
         notes: list[str] = []
-        wanted = {normalize_name(p) for p in settings.strings("packages")}
-        keep_dist_info = settings.flag("keep_dist_info")
+        wanted = {normalize_name(p) for p in settings.packages}
+        keep_dist_info = settings.keep_dist_info
 
         envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
         per_env = {env: find_distributions(ctx.rootfs, env, ctx.blobs) for env in envs}
@@ -89,8 +82,8 @@ class RemoveInstallers:
             planner.pth_files(env, envs)
 
         changes, skipped = planner.changes, planner.skipped
-        changes.extend(_stdlib_installers(index, envs, settings.strings("stdlib_modules"), planner.planned))
-        selection = select_by_globs(index, settings.globs("os_package_managers"), settings.globs("keep"))
+        changes.extend(_stdlib_installers(index, envs, settings.stdlib_modules, planner.planned))
+        selection = select_by_globs(index, settings.os_package_managers, settings.keep)
         for path, pattern in selection.removed:
             if path not in planner.planned:
                 changes.append(Remove(path, f"OS package manager (matches {pattern!r})", CATEGORY))

@@ -1,20 +1,15 @@
-"""remove-jvm-payload: Java archives in an image with no Java runtime are dead weight.
-
-Evidence first: the stage looks for a JVM (``jvm_markers`` such as ``bin/java`` or ``libjvm.so``, and the
-``JAVA_HOME`` of the config). Found → nothing is removed, and the plan says where the JVM is. Not found → every
-``payload`` file (jars) goes; a directory holding nothing but payload goes as one change.
-"""
+"""remove-jvm-payload: what it removes, and when, is described in ``stages/remove-jvm-payload.toml``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar
 
 from harden.image.model import EntryType, FileEntry, Rootfs
 from harden.plan import Change, GiveUp, Plan, Remove, Skip
 from harden.stages._globs import GlobSet
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "jvm-payload"
 
@@ -31,17 +26,24 @@ def find_jvm(rootfs: Rootfs, markers: GlobSet, java_home: str | None) -> str | N
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class RemoveJvmPayloadSettings(StageSettings):
+    payload: GlobSet
+    jvm_markers: GlobSet
+    keep: GlobSet
+    dependent_modules: tuple[str, ...]
+
+
 class RemoveJvmPayload:
     name: ClassVar[str] = "remove-jvm-payload"
+    settings_type: ClassVar[type[StageSettings]] = RemoveJvmPayloadSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
-        jvm = find_jvm(ctx.rootfs, settings.globs("jvm_markers"), ctx.config.env_value("JAVA_HOME"))
+    def plan(self, ctx: StageContext[RemoveJvmPayloadSettings]) -> Plan:
+        settings = ctx.settings
+        jvm = find_jvm(ctx.rootfs, settings.jvm_markers, ctx.config.env_value("JAVA_HOME"))
         if jvm is not None:
             return Plan(self.name, notes=(f"a JVM is present ({jvm}): Java archives kept",))
-        payload, keep = settings.globs("payload"), settings.globs("keep")
+        payload, keep = settings.payload, settings.keep
         chosen: list[FileEntry] = []
         skipped: list[Skip] = []
         for entry in ctx.rootfs:
@@ -53,10 +55,10 @@ class RemoveJvmPayload:
                 chosen.append(entry)
         changes = _group_by_directory(ctx.rootfs, chosen, payload)
         total = sum(e.size for e in chosen if e.type is EntryType.FILE)
-        note = f"no JVM in the image (no {', '.join(settings.strings('jvm_markers'))}, no JAVA_HOME): " \
+        note = f"no JVM in the image (no {', '.join(settings.jvm_markers.patterns)}, no JAVA_HOME): " \
                f"{len(chosen)} Java archives, {total} bytes, removed"
         gives_up = tuple(GiveUp(module, "imports only where the Java archives are, which this stage removed")
-                         for module in settings.strings("dependent_modules")) if chosen else ()
+                         for module in settings.dependent_modules) if chosen else ()
         return Plan(self.name, tuple(changes), tuple(skipped), (note,), gives_up)
 
 

@@ -1,19 +1,10 @@
-"""remove-tests: test suites in site-packages and the stdlib, decided from import evidence.
-
-Candidates are directories named like ``tests``/``test``/``idle_test`` inside site-packages and stdlib
-directories, ``conftest.py`` files, and ``test_*.py``/``*_test.py`` files inside candidate directories (they
-matter when their directory is kept). Modules that merely *sound* like tests (``numpy/testing``,
-``pandas/_testing``, ``pandas/testing.py``) are never candidates. A candidate that code outside the removed
-candidates imports is kept, with the importer named; a policy's ``keep`` globs keep more. Imports that
-run only when tests run are not evidence: inside functions/classes named like ``test_runner_functions``, or
-(``ignore_main_blocks``) under ``if __name__ == "__main__":`` in installed modules.
-With ``remove_sources``, C/C++/Cython sources and headers shipped in site-packages (and venv ``include/``) go
-too: they are only read when compiling against the image.
-"""
+"""remove-tests: what it removes, and the import evidence that keeps a candidate, is described in
+``stages/remove-tests.toml``; the evidence is gathered by ``_import_evidence``."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar
 
@@ -22,8 +13,7 @@ from harden.pyenv import PythonEnv, find_python_envs
 from harden.stages._globs import GlobSet
 from harden.stages._import_evidence import ImportEvidence, Scope, settle
 from harden.stages._path_index import PathIndex, shorten
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +36,37 @@ def _site_and_stdlib_roots(envs: tuple[PythonEnv, ...]) -> tuple[list[PurePosixP
     return site, stdlib
 
 
+@dataclass(frozen=True, slots=True)
+class RemoveTestsSettings(StageSettings):
+    dir_names: tuple[str, ...]
+    file_patterns: GlobSet
+    remove_conftest: bool
+    ignore_main_blocks: bool
+    test_runner_functions: tuple[str, ...]
+    """Case-insensitive globs on function and class names (not a GlobSet: they match a name, not a path)."""
+    ignore_importers: GlobSet
+    keep: GlobSet
+    remove_sources: bool
+    source_patterns: GlobSet
+    source_dir_names: tuple[str, ...]
+    stdlib_build_dirs: GlobSet
+
+
 class RemoveTests:
     name: ClassVar[str] = "remove-tests"
+    settings_type: ClassVar[type[StageSettings]] = RemoveTestsSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
+    def plan(self, ctx: StageContext[RemoveTestsSettings]) -> Plan:
+        settings = ctx.settings
         envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
         if not envs:
             return Plan(self.name, notes=("no Python environment found; nothing to do",))
         index = PathIndex(ctx.rootfs)
         site_dirs, stdlib_dirs = _site_and_stdlib_roots(envs)
         roots = [*site_dirs, *stdlib_dirs]
-        dir_names = set(settings.strings("dir_names"))
-        test_files = settings.globs("file_patterns")
-        keep = settings.globs("keep")
+        dir_names = set(settings.dir_names)
+        test_files = settings.file_patterns
+        keep = settings.keep
 
         candidates = self._candidates(index, site_dirs, stdlib_dirs, dir_names, test_files, settings)
         changes: list[Change] = []
@@ -73,12 +78,12 @@ class RemoveTests:
             skipped.append(Skip(path, f"kept {shorten(path, roots)}: policy keep glob {pattern!r}"))
         remaining = [c for c in candidates if c not in by_policy]
 
-        fragments = _literal_fragments(settings.strings("file_patterns"))
+        fragments = _literal_fragments(settings.file_patterns.patterns)
         words = [*dir_names, "conftest"]
         scope = Scope.with_test_functions(
-            settings.strings("test_runner_functions"), skip_main_blocks=settings.flag("ignore_main_blocks")
+            settings.test_runner_functions, skip_main_blocks=settings.ignore_main_blocks
         )
-        ignore = settings.globs("ignore_importers")
+        ignore = settings.ignore_importers
         evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, words, ctx.progress, fragments, scope, ignore)
         settlement = settle(evidence, remaining)
         for path in sorted(settlement.kept):
@@ -91,7 +96,7 @@ class RemoveTests:
             changes.extend(Remove(path, reason, CATEGORY, removes_modules=True)
                            for path in index.removal_targets(candidate))
 
-        if settings.flag("remove_sources"):
+        if settings.remove_sources:
             removed_now = set(settlement.removed)
             changes.extend(self._sources(index, envs, site_dirs, settings, keep, removed_now, roots))
         notes = (
@@ -107,9 +112,9 @@ class RemoveTests:
         stdlib_dirs: list[PurePosixPath],
         dir_names: set[str],
         test_files: GlobSet,
-        settings: StageSettings,
+        settings: RemoveTestsSettings,
     ) -> list[PurePosixPath]:
-        conftest = settings.flag("remove_conftest")
+        conftest = settings.remove_conftest
         found: set[PurePosixPath] = set()
         for root in [*site_dirs, *stdlib_dirs]:
             # a site-packages directory inside a stdlib directory is a root of its own
@@ -158,13 +163,13 @@ class RemoveTests:
         index: PathIndex,
         envs: tuple[PythonEnv, ...],
         site_dirs: list[PurePosixPath],
-        settings: StageSettings,
+        settings: RemoveTestsSettings,
         keep: GlobSet,
         already: set[PurePosixPath],
         roots: list[PurePosixPath],
     ) -> list[Change]:
-        patterns = settings.globs("source_patterns")
-        dir_names = set(settings.strings("source_dir_names"))
+        patterns = settings.source_patterns
+        dir_names = set(settings.source_dir_names)
         leaves: set[PurePosixPath] = set()
         whole_dirs: set[PurePosixPath] = set()
         for site_dir in site_dirs:
@@ -178,7 +183,7 @@ class RemoveTests:
                     whole_dirs.add(path)
                 elif patterns.matches(path.name) and not index.is_dir(path):
                     leaves.add(path)
-        build_dirs = settings.globs("stdlib_build_dirs")
+        build_dirs = settings.stdlib_build_dirs
         for env in envs:
             include = env.prefix / "include"
             if env.is_venv and include in index:

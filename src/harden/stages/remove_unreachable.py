@@ -17,10 +17,10 @@ from harden.image.model import EntryType
 from harden.ospkg import OsPackage, PackageDb, detect
 from harden.plan import Change, Plan, Remove, Skip
 from harden.pyenv import PythonEnv, find_python_envs
+from harden.stages._globs import GlobSet
 from harden.stages._path_index import PathIndex
 from harden.stages._runtime_names import RuntimeName, runtime_names
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "unreachable"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -46,33 +46,41 @@ class _Roots:
                 self.elf.append(path)
 
 
+@dataclass(frozen=True, slots=True)
+class RemoveUnreachableSettings(StageSettings):
+    runtime_data: GlobSet
+    runtime_libraries: GlobSet
+    """Globs on file names: matched against a path of one component."""
+    optional_programs: tuple[str, ...]
+    keep_packages: tuple[str, ...]
+    keep: GlobSet
+
+
 class RemoveUnreachable:
     name: ClassVar[str] = "remove-unreachable"
+    settings_type: ClassVar[type[StageSettings]] = RemoveUnreachableSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
+    def plan(self, ctx: StageContext[RemoveUnreachableSettings]) -> Plan:
         db = detect(ctx.rootfs, ctx.blobs)
         if not db.prunable:
             return Plan(self.name, notes=(f"{db.release.label}: {db.kind.value} package database: not read, "
                                           "nothing removed",))
-        return _Reach(ctx, settings, db).plan(self.name)
+        return _Reach(ctx, db).plan(self.name)
 
 
 class _Reach:
-    def __init__(self, ctx: StageContext, settings: StageSettings, db: PackageDb) -> None:
+    def __init__(self, ctx: StageContext[RemoveUnreachableSettings], db: PackageDb) -> None:
         self.ctx = ctx
         self.rootfs = ctx.rootfs
-        self.settings = settings
+        self.settings = ctx.settings
         self.db = db
         self.env = dict(item.partition("=")[::2] for item in ctx.config.env)
         self.linker = Linker(ctx.rootfs, ctx.blobs, self.env)
         self.lookup = PathLookup(ctx.rootfs)
         self.envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
         self.trees = _python_trees(self.envs)
-        self.keep = settings.globs("keep")
-        self.data = settings.globs("runtime_data")
+        self.keep = self.settings.keep
+        self.data = self.settings.runtime_data
         self.host = next((e.interpreter for e in self.envs if e.interpreter is not None), None)
 
     # ------------------------------------------------------------------ plan
@@ -125,13 +133,13 @@ class _Reach:
                   and not self.keep.matches(entry.path) and self.linker.is_loadable(entry.path)):
                 roots.add(entry.path, "an ELF file no package owns (never removed, so what it needs stays)",
                           elf=True)
-        libraries = self.settings.globs("runtime_libraries")
+        libraries = self.settings.runtime_libraries
         for entry in self.rootfs:
             if not entry.is_dir and libraries.matches(PurePosixPath(entry.path.name)):
                 roots.add(entry.path, "loaded by name at run time (runtime_libraries)", elf=True)
         for program, reason in self._config_programs():
             self._program(roots, program, reason)
-        optional = set(self.settings.strings("optional_programs"))
+        optional = set(self.settings.optional_programs)
         shell = self._which("sh") is not None
         for name in self._runtime_names():
             if name.kind == "library":
@@ -253,7 +261,7 @@ class _Reach:
         protected = set(roots.why)
         for path in roots.why:  # what a root's symlinks lead to is reachable too
             protected |= self.linker.symlink_chain(path)
-        keep_packages = set(self.settings.strings("keep_packages"))
+        keep_packages = set(self.settings.keep_packages)
         for key, package in owners.packages.items():
             if package.name in keep_packages:
                 kept.add(key)

@@ -1,10 +1,7 @@
-"""strip-debug: remove debug sections and the static symbol table from ELF libraries and executables.
+"""strip-debug: what it strips, and what it leaves alone, is described in ``stages/strip-debug.toml``.
 
-Candidates are regular files (and hardlinks) whose name matches ``include`` (``*.so``, ``*.so.*``), plus,
-with ``elf_executables``, any file with an execute bit whose content starts with the ELF magic. Each distinct
-content (digest) is stripped once, in parallel over ``ctx.jobs`` processes, with the segment-preserving
-stripper of ``harden.elf``; every path sharing that content gets the new digest. Files the stripper leaves
-alone (not ELF, malformed, already stripped, nothing to save, appended data) are skipped with its reason.
+Each distinct content (digest) is stripped once, in parallel over ``ctx.jobs`` processes, with the
+segment-preserving stripper of ``harden.elf``; every path sharing that content gets the new digest.
 """
 
 from __future__ import annotations
@@ -21,13 +18,12 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import ClassVar
 
-from harden.elf import BACKENDS, StripResult, is_elf, strip_file, stripper_for
+from harden.elf import Backend, StripResult, is_elf, strip_file, stripper_for
 from harden.errors import InternalError
 from harden.image.model import FileEntry
 from harden.plan import Change, Plan, Replace, Skip
 from harden.stages._globs import GlobSet
-from harden.stages._stage_settings import StageSettings
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +54,27 @@ def _strip_blob(src: str, work_dir: str, sections: tuple[str, ...]) -> _Outcome:
     return _Outcome(result, tmp)
 
 
+@dataclass(frozen=True, slots=True)
+class StripDebugSettings(StageSettings):
+    include: tuple[str, ...]
+    """fnmatch globs on file names (not a GlobSet: they match a name, not a root-relative path)."""
+    elf_executables: bool
+    exclude: GlobSet
+    sections: tuple[str, ...]
+    """fnmatch globs on section names."""
+    backend: Backend
+
+
 class StripDebug:
     name: ClassVar[str] = "strip-debug"
+    settings_type: ClassVar[type[StageSettings]] = StripDebugSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
-        settings = StageSettings.resolve(self.name, ctx.settings)
-        if not settings.enabled:
-            return Plan(self.name, notes=("disabled by policy",))
-        backend = settings.choice("backend", BACKENDS)
-        include = settings.strings("include")
-        exclude = settings.globs("exclude")
-        sections = settings.strings("sections")
-        executables = settings.flag("elf_executables")
+    def plan(self, ctx: StageContext[StripDebugSettings]) -> Plan:
+        backend = ctx.settings.backend
+        include = ctx.settings.include
+        exclude = ctx.settings.exclude
+        sections = ctx.settings.sections
+        executables = ctx.settings.elf_executables
         if stripper_for(backend) is None:
             return Plan(self.name, notes=(f"backend {backend!r}: nothing stripped",))
 
@@ -104,7 +109,7 @@ class StripDebug:
 
 
 def _candidates(
-    ctx: StageContext, include: Sequence[str], exclude: GlobSet, executables: bool
+    ctx: StageContext[StripDebugSettings], include: Sequence[str], exclude: GlobSet, executables: bool
 ) -> tuple[dict[str, list[FileEntry]], list[Skip]]:
     """Entries to strip grouped by content digest (hardlinks and copies once), and the excluded ones."""
     groups: dict[str, list[FileEntry]] = defaultdict(list)
@@ -127,7 +132,7 @@ def _candidates(
     return dict(groups), skipped
 
 
-def _starts_like_elf(ctx: StageContext, digest: str, cache: dict[str, bool]) -> bool:
+def _starts_like_elf(ctx: StageContext[StripDebugSettings], digest: str, cache: dict[str, bool]) -> bool:
     if digest not in cache:
         if digest not in ctx.blobs:
             cache[digest] = False
@@ -138,7 +143,7 @@ def _starts_like_elf(ctx: StageContext, digest: str, cache: dict[str, bool]) -> 
 
 
 def _run(
-    ctx: StageContext, groups: dict[str, list[FileEntry]], sections: tuple[str, ...]
+    ctx: StageContext[StripDebugSettings], groups: dict[str, list[FileEntry]], sections: tuple[str, ...]
 ) -> dict[str, _Outcome]:
     total = len(groups)
     ctx.progress(0, total)

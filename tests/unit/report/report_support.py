@@ -16,7 +16,7 @@ from harden.image.merge import merge_layers
 from harden.image.model import Image, ImageConfig, Layer, Rootfs
 from harden.pipeline import PipelineResult, run_pipeline
 from harden.plan import Plan, Remove, SetConfig
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 from imagefactory import TarEntry, default_config, diff_id, directory, file, make_layer_tar
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
@@ -53,6 +53,7 @@ class RemoveMatching:
     """A stand-in stage: removes every path a predicate selects, with one category and reason."""
 
     name: ClassVar[str] = "remove-matching"
+    settings_type: ClassVar[type[StageSettings]] = StageSettings
 
     def __init__(self, name: str, category: str, predicate: Callable[[PurePosixPath], bool],
                  reason: str, *, removes_modules: bool = False) -> None:
@@ -62,18 +63,19 @@ class RemoveMatching:
         self.reason = reason
         self.removes_modules = removes_modules
 
-    def plan(self, ctx: StageContext) -> Plan:
+    def plan(self, ctx: StageContext[StageSettings]) -> Plan:
         chosen = [e.path for e in ctx.rootfs if not e.is_dir and self.predicate(e.path)]
         return Plan(self.name, tuple(Remove(p, self.reason, self.category, self.removes_modules) for p in chosen))
 
 
 class SetUser:
     name: ClassVar[str] = "set-user"
+    settings_type: ClassVar[type[StageSettings]] = StageSettings
 
     def __init__(self, user: str) -> None:
         self.user = user
 
-    def plan(self, ctx: StageContext) -> Plan:
+    def plan(self, ctx: StageContext[StageSettings]) -> Plan:
         return Plan(self.name, (SetConfig("User", self.user, "run as the non-root user", "user"),))
 
 
@@ -91,7 +93,8 @@ def default_stages() -> list[Any]:
 def harden(rootfs: Rootfs, config: ImageConfig, blobs: BlobStore,
            stages: Sequence[Any] | None = None) -> PipelineResult:
     """A real pipeline run with stand-in stages; stage times zeroed so output is reproducible."""
-    result = run_pipeline(rootfs, config, blobs, [(s, {}) for s in (stages or default_stages())])
+    pairs = [(stage, StageSettings(enabled=True)) for stage in (stages or default_stages())]
+    result = run_pipeline(rootfs, config, blobs, pairs)
     return replace(result, records=tuple(replace(r, seconds=0.0) for r in result.records))
 
 

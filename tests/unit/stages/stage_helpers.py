@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
 from harden.plan import Plan, Remove, Replace, SetConfig
-from harden.stages.base import StageContext
+from harden.policy.stage_schema import StageSchema, load_stage_schemas
+from harden.stages.base import Stage, StageContext, StageSettings
+
+Settings = Mapping[str, Any] | StageSettings | None
+"""What a test gives a stage: its typed settings, or keys laid over the defaults of stages/<stage>.toml."""
+
+
+@cache
+def _schemas() -> Mapping[str, StageSchema]:
+    return load_stage_schemas()
+
+
+def settings_of(stage: type[Stage[Any]], settings: Settings = None) -> StageSettings:
+    """The typed settings of ``stage``: the defaults of its data file with ``settings`` laid over them (or
+    ``settings`` itself when already typed)."""
+    if isinstance(settings, StageSettings):
+        return settings
+    values = {**_schemas()[stage.name].defaults, **(settings or {})}
+    return stage.settings_type.from_mapping(stage.name, values)
 
 P = PurePosixPath
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -111,8 +130,8 @@ class FakeImage:
     def image_config(self) -> ImageConfig:
         return ImageConfig({"architecture": "amd64", "os": "linux", "config": dict(self.config)})
 
-    def ctx(self, settings: Mapping[str, Any] | None = None) -> StageContext:
-        return StageContext(self.rootfs(), self.image_config(), self.blobs, dict(settings or {}))
+    def ctx(self, stage: type[Stage[Any]], settings: Settings = None) -> StageContext[Any]:
+        return StageContext(self.rootfs(), self.image_config(), self.blobs, settings_of(stage, settings))
 
 
 def removed(plan: Plan) -> set[str]:

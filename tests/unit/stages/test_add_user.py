@@ -32,7 +32,7 @@ def base(image: FakeImage) -> None:
 
 def test_user_and_group_are_appended_and_existing_lines_kept(image: FakeImage) -> None:
     base(image)
-    plan = AddUser().plan(image.ctx())
+    plan = AddUser().plan(image.ctx(AddUser))
     files = replaced(plan)
     assert (
         content(image, files["etc/passwd"])
@@ -53,7 +53,7 @@ def test_user_and_group_are_appended_and_existing_lines_kept(image: FakeImage) -
 
 def test_missing_trailing_newline_and_missing_files(image: FakeImage) -> None:
     image.file("etc/passwd", "root:x:0:0:root:/root:/bin/sh")
-    plan = AddUser().plan(image.ctx())
+    plan = AddUser().plan(image.ctx(AddUser))
     assert content(image, replaced(plan)["etc/passwd"]).splitlines()[1].startswith("nonroot:x:65532:")
     group = added(plan)["etc/group"]
     assert content(image, group) == "root:x:0:\nnonroot:x:65532:\n"
@@ -69,7 +69,7 @@ def test_setuid_cleared_and_world_writable_fixed_each_reported(image: FakeImage)
     image.dir("srv/shared", mode=0o2775)
     image.symlink("srv/link", "data.json")
     image.entries[PurePosixPath("dev/null")] = FileEntry(PurePosixPath("dev/null"), EntryType.CHAR, mode=0o666)
-    plan = AddUser().plan(image.ctx())
+    plan = AddUser().plan(image.ctx(AddUser))
     changes = {str(c.entry.path): c for c in plan.changes if isinstance(c, Add | Replace)}
     assert changes["usr/bin/passwd"].entry.mode == 0o755
     assert changes["usr/bin/passwd"].reason == "cleared setuid (mode 4755 → 0755)"
@@ -84,30 +84,30 @@ def test_setuid_cleared_and_world_writable_fixed_each_reported(image: FakeImage)
 
 def test_tmp_is_created_or_made_sticky(image: FakeImage) -> None:
     image.file("etc/passwd", PASSWD)
-    plan = AddUser().plan(image.ctx())
+    plan = AddUser().plan(image.ctx(AddUser))
     assert added(plan)["tmp"].mode == 0o1777
     image.dir("tmp", mode=0o755)
-    assert replaced(AddUser().plan(image.ctx()))["tmp"].mode == 0o1777
+    assert replaced(AddUser().plan(image.ctx(AddUser)))["tmp"].mode == 0o1777
 
 
 def test_an_existing_non_root_user_is_kept_numerically(image: FakeImage) -> None:
     base(image)
     image.file("etc/passwd", PASSWD + "app:x:1000:1000::/home/app:/bin/sh\n")
     image.config["User"] = "app"
-    plan = AddUser().plan(image.ctx())
+    plan = AddUser().plan(image.ctx(AddUser))
     assert config_set(plan) == {"User": "1000:1000", "Env": [DEFAULT_PATH, "HOME=/home/app"]}
     assert "etc/passwd" not in replaced(plan)
     image.config["User"] = "4242"  # numeric but not in passwd: ours is set
-    assert config_set(AddUser().plan(image.ctx()))["User"] == "65532:65532"
+    assert config_set(AddUser().plan(image.ctx(AddUser)))["User"] == "65532:65532"
     image.config["User"] = "0"
-    assert config_set(AddUser().plan(image.ctx()))["User"] == "65532:65532"
+    assert config_set(AddUser().plan(image.ctx(AddUser)))["User"] == "65532:65532"
 
 
 def test_same_user_already_present_is_reused(image: FakeImage) -> None:
     base(image)
     image.file("etc/passwd", PASSWD + "nonroot:x:65532:65532::/home/nonroot:/usr/sbin/nologin\n")
     image.file("etc/group", GROUP + "nonroot:x:65532:\n")
-    plan = AddUser().plan(image.ctx({"keep_existing_user": False}))
+    plan = AddUser().plan(image.ctx(AddUser, {"keep_existing_user": False}))
     assert "etc/passwd" not in replaced(plan) and "etc/group" not in replaced(plan)
     assert config_set(plan)["User"] == "65532:65532"
 
@@ -124,14 +124,14 @@ def test_conflicting_accounts_fail_clearly(image: FakeImage, passwd_line: str, g
     image.file("etc/passwd", PASSWD + passwd_line + "\n")
     image.file("etc/group", GROUP + group_line + "\n")
     with pytest.raises(UnsupportedImage) as info:
-        AddUser().plan(image.ctx())
+        AddUser().plan(image.ctx(AddUser))
     assert (passwd_line or group_line) in info.value.details[0]
 
 
 def test_invalid_settings(image: FakeImage) -> None:
     with pytest.raises(PolicyError, match="uid"):
-        AddUser().plan(image.ctx({"uid": 0}))
+        AddUser().plan(image.ctx(AddUser, {"uid": 0}))
     with pytest.raises(PolicyError, match="name"):
-        AddUser().plan(image.ctx({"name": "Bad Name"}))
+        AddUser().plan(image.ctx(AddUser, {"name": "Bad Name"}))
     with pytest.raises(PolicyError, match="home"):
-        AddUser().plan(image.ctx({"home": "../escape"}))
+        AddUser().plan(image.ctx(AddUser, {"home": "../escape"}))

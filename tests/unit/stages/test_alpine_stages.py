@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import pytest
+from stage_helpers import settings_of
 
 from fixtures.alpine.make_fixture import INSTALLED_APPLETS, LOADER, ApkPackage, Binaries, alpine_image
 from harden.apk.installed import parse_installed
@@ -20,7 +21,7 @@ from harden.image.model import EntryType, ImageConfig, Rootfs
 from harden.ospkg import ApkDb, detect
 from harden.pipeline import PipelineResult, run_pipeline
 from harden.plan import Plan, Remove, Replace
-from harden.stages.base import StageContext
+from harden.stages.base import Stage, StageContext
 from harden.stages.drop_shells import DropShells
 from harden.stages.prune_package_db import PrunePackageDb
 from harden.stages.remove_docs import RemoveDocs
@@ -37,8 +38,9 @@ def config(**fields: Any) -> ImageConfig:
     return ImageConfig({"architecture": "amd64", "os": "linux", "config": {"Env": [PATH], **fields}})
 
 
-def ctx(rootfs: Rootfs, blobs: BlobStore, settings: Mapping[str, Any] | None = None, **fields: Any) -> StageContext:
-    return StageContext(rootfs, config(**fields), blobs, dict(settings or {}))
+def ctx(stage: type[Stage[Any]], rootfs: Rootfs, blobs: BlobStore, settings: Mapping[str, Any] | None = None,
+        **fields: Any) -> StageContext[Any]:
+    return StageContext(rootfs, config(**fields), blobs, settings_of(stage, settings))
 
 
 def removed(plan: Plan) -> dict[str, str]:
@@ -56,14 +58,14 @@ def alpine(musl_binaries: Binaries, blobs: BlobStore) -> Rootfs:
 
 
 def run(rootfs: Rootfs, blobs: BlobStore, stages: Sequence[Any], **fields: Any) -> PipelineResult:
-    return run_pipeline(rootfs, config(**fields), blobs, [(stage, {}) for stage in stages])
+    return run_pipeline(rootfs, config(**fields), blobs, [(stage, settings_of(type(stage))) for stage in stages])
 
 
 # --- drop-shells -----------------------------------------------------------------------------------------------
 
 
 def test_drop_shells_takes_only_busyboxs_shell_links(alpine: Rootfs, blobs: BlobStore) -> None:
-    plan = DropShells().plan(ctx(alpine, blobs))
+    plan = DropShells().plan(ctx(DropShells, alpine, blobs))
     assert removed(plan) == {"bin/ash": "shell ash: busybox applet link to /bin/busybox",
                              "bin/sh": "shell sh: busybox applet link to /bin/busybox"}
     (skip,) = plan.skipped
@@ -84,7 +86,7 @@ def test_hardlinked_applets_lose_only_the_shell_names(musl_binaries: Binaries, b
         hardlink("bin/ls", "bin/busybox"),
         symlink("usr/bin/ash", "../../bin/sh"),
     )], blobs)
-    plan = DropShells().plan(ctx(rootfs, blobs))
+    plan = DropShells().plan(ctx(DropShells, rootfs, blobs))
     assert removed(plan) == {"bin/sh": "shell sh: busybox applet hardlink to /bin/busybox",
                              "usr/bin/ash": "shell ash: busybox applet link to /bin/busybox"}
 
@@ -96,11 +98,11 @@ def test_a_multi_call_binary_that_is_not_busybox_goes_with_its_links(blobs: Blob
         symlink("bin/sh", "/bin/toolbox"),
         symlink("bin/ls", "/bin/toolbox"),
     )], blobs)
-    assert set(removed(DropShells().plan(ctx(rootfs, blobs)))) == {"bin/toolbox", "bin/sh", "bin/ls"}
+    assert set(removed(DropShells().plan(ctx(DropShells, rootfs, blobs)))) == {"bin/toolbox", "bin/sh", "bin/ls"}
 
 
 def test_all_binaries_keeps_busybox_when_a_kept_link_leads_to_it(alpine: Rootfs, blobs: BlobStore) -> None:
-    plan = DropShells().plan(ctx(alpine, blobs, {"mode": "all-binaries"}))
+    plan = DropShells().plan(ctx(DropShells, alpine, blobs, {"mode": "all-binaries"}))
     gone = removed(plan)
     assert "bin/busybox" not in gone and "usr/bin/env" not in gone
     assert {"bin/sh", "bin/ash", "bin/ls", "usr/bin/wget"} <= set(gone)
@@ -155,7 +157,7 @@ def test_busybox_the_runtime_runs_stays_with_its_links(musl_binaries: Binaries, 
 
 def test_a_kept_package_owning_an_applet_link_keeps_busybox(alpine: Rootfs, blobs: BlobStore) -> None:
     """busybox-binsh owns bin/sh -> /bin/busybox: kept by name, its link keeps busybox (nothing dangles)."""
-    plan = RemoveUnreachable().plan(ctx(alpine, blobs, {"keep_packages": ["busybox-binsh"]}))
+    plan = RemoveUnreachable().plan(ctx(RemoveUnreachable, alpine, blobs, {"keep_packages": ["busybox-binsh"]}))
     assert not any(path.startswith(("bin/busybox", "bin/sh")) or path == "bin" for path in removed(plan))
     assert "kept busybox: /bin/busybox: reached from /bin/sh (a file of busybox-binsh, kept)" in plan.notes
     assert "kept busybox-binsh: named in keep_packages" in plan.notes
@@ -167,7 +169,7 @@ def test_links_no_package_owns_go_with_what_they_point_at(musl_binaries: Binarie
               symlink("usr/local/bin/greeter", "/etc/alternatives/greeter"),
               symlink("lib/apk/db/hello-link", "/usr/local/bin/hello"))  # in a keep glob: reported, kept
     rootfs = merged_rootfs([image.layer()], blobs)
-    plan = RemoveUnreachable().plan(ctx(rootfs, blobs))
+    plan = RemoveUnreachable().plan(ctx(RemoveUnreachable, rootfs, blobs))
     gone = removed(plan)
     assert gone["etc/alternatives/greeter"].startswith("symlink to /usr/local/bin/hello, removed (package hello-musl")
     assert gone["usr/local/bin/greeter"].startswith("symlink to /usr/local/bin/hello, removed (package hello-musl")
@@ -186,7 +188,7 @@ def test_the_musl_path_file_decides_where_libraries_are_found(musl_binaries: Bin
     image.packages.append(ApkPackage("python3-lib", "3.11.8-r0", "libpython", "https://python.org", "PSF-2.0",
                                      origin="python3", owns=[("opt/py/lib", "libpython3.11.so.1.0")]))
     rootfs = merged_rootfs([image.layer()], blobs)
-    plan = RemoveUnreachable().plan(ctx(rootfs, blobs))
+    plan = RemoveUnreachable().plan(ctx(RemoveUnreachable, rootfs, blobs))
     assert not any(path.startswith("opt/py") for path in removed(plan))
     assert ("kept python3-lib: /opt/py/lib/libpython3.11.so.1.0: /usr/local/bin/python3.11 needs "
             "libpython3.11.so.1.0") in plan.notes
@@ -194,7 +196,7 @@ def test_the_musl_path_file_decides_where_libraries_are_found(musl_binaries: Bin
     assert P("etc/ld-musl-x86_64.path") in rootfs and "etc/ld-musl-x86_64.path" not in removed(plan)
 
     without = rootfs.with_changes(remove=frozenset({P("etc/ld-musl-x86_64.path")}))
-    gone = removed(RemoveUnreachable().plan(ctx(without, blobs)))
+    gone = removed(RemoveUnreachable().plan(ctx(RemoveUnreachable, without, blobs)))
     assert "opt/py/lib/libpython3.11.so.1.0" in gone or "opt" in gone
 
 
@@ -238,7 +240,7 @@ def test_prune_keeps_the_apk_database_true(musl_binaries: Binaries, blobs: BlobS
 
 def test_a_partly_removed_apk_package_is_kept_and_named(alpine: Rootfs, blobs: BlobStore) -> None:
     partly = alpine.with_changes(remove=frozenset({P("usr/local/bin/hello")}))
-    plan = PrunePackageDb().plan(ctx(partly, blobs))
+    plan = PrunePackageDb().plan(ctx(PrunePackageDb, partly, blobs))
     assert {str(s.path): s.reason for s in plan.skipped} == {
         "lib/apk/db/installed": "kept hello-musl 1.0-r0: 1 of 2 files remain (usr/local/lib/greet/libgreet.so.1)"
     }

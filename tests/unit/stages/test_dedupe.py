@@ -12,7 +12,7 @@ def test_three_copies_become_one_file_and_two_hardlinks(image: FakeImage) -> Non
     image.file("opt/b/lib.so", BLOB, mode=0o755)
     image.file("opt/a/lib.so", BLOB, mode=0o755)
     image.file("opt/c/lib.so", BLOB, mode=0o755)
-    plan = Dedupe().plan(image.ctx())
+    plan = Dedupe().plan(image.ctx(Dedupe))
     links = replaced(plan)
     assert set(links) == {"opt/b/lib.so", "opt/c/lib.so"}
     for link in links.values():
@@ -36,15 +36,15 @@ def test_differences_small_files_and_mutable_places_are_left_alone(image: FakeIm
     image.file("opt/small2", b"tiny")
     image.file("etc/app.conf", BLOB)  # mutable place
     image.file("opt/d", b"y" * 4096)  # other content
-    assert Dedupe().plan(image.ctx()).changes == ()
-    assert set(replaced(Dedupe().plan(image.ctx({"min_size": 1, "exclude": []})))) == {"opt/small2", "opt/a"}
+    assert Dedupe().plan(image.ctx(Dedupe)).changes == ()
+    assert set(replaced(Dedupe().plan(image.ctx(Dedupe, {"min_size": 1, "exclude": []})))) == {"opt/small2", "opt/a"}
 
 
 def test_existing_hardlinks_are_repointed_to_the_kept_copy(image: FakeImage) -> None:
     image.file("opt/a", BLOB)
     image.file("opt/b", BLOB)
     image.hardlink("opt/b2", "opt/b")
-    plan = Dedupe().plan(image.ctx())
+    plan = Dedupe().plan(image.ctx(Dedupe))
     links = replaced(plan)
     assert links["opt/b"].linkname == "opt/a"
     assert links["opt/b2"].linkname == "opt/a"

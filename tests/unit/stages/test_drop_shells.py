@@ -29,7 +29,7 @@ def test_shells_and_every_link_and_copy_go(image: FakeImage) -> None:
     image.symlink("etc/alternatives/sh", "/usr/bin/dash")
     image.file("opt/tools/bash-copy", b"\x7fELF bash", mode=0o755)
     image.hardlink("usr/libexec/bash-static", "usr/bin/bash")
-    plan = DropShells().plan(image.ctx())
+    plan = DropShells().plan(image.ctx(DropShells))
     assert removed(plan) == {
         "usr/libexec/bash-static",
         "usr/bin/dash",
@@ -50,7 +50,7 @@ def test_shells_and_every_link_and_copy_go(image: FakeImage) -> None:
 def test_bin_sh_through_the_merged_usr_symlink(image: FakeImage) -> None:
     """Only usr/bin/sh is stored; the stage finds it through bin -> usr/bin and keeps the bin symlink."""
     merged_usr_debian(image)
-    plan = DropShells().plan(image.ctx({"shells": ["sh"]}))
+    plan = DropShells().plan(image.ctx(DropShells, {"shells": ["sh"]}))
     assert removed(plan) == {"usr/bin/sh", "usr/bin/dash"}
     assert image.rootfs().resolve("bin/sh") is not None
 
@@ -61,14 +61,14 @@ def test_busybox_and_its_applet_links_go(image: FakeImage) -> None:
     image.symlink("bin/ls", "/bin/busybox")
     image.symlink("usr/bin/env", "../../bin/busybox")
     image.file("usr/bin/python3.12", b"\x7fELF python", mode=0o755)
-    plan = DropShells().plan(image.ctx())
+    plan = DropShells().plan(image.ctx(DropShells))
     assert removed(plan) == {"bin/busybox", "bin/sh", "bin/ls", "usr/bin/env"}
 
 
 def test_shell_form_cmd_becomes_exec_form(image: FakeImage) -> None:
     merged_usr_debian(image)
     image.config["Cmd"] = ["/bin/sh", "-c", "exec python3 app.py --port 8080"]
-    plan = DropShells().plan(image.ctx())
+    plan = DropShells().plan(image.ctx(DropShells))
     assert config_set(plan) == {"Cmd": ["python3", "app.py", "--port", "8080"]}
 
 
@@ -76,7 +76,7 @@ def test_shell_form_with_a_pipe_is_refused(image: FakeImage) -> None:
     merged_usr_debian(image)
     image.config["Cmd"] = ["sh", "-c", "a | b"]
     with pytest.raises(UnsupportedImage) as info:
-        DropShells().plan(image.ctx())
+        DropShells().plan(image.ctx(DropShells))
     assert "Cmd" in info.value.message and "'a | b'" in info.value.message
     assert info.value.exit_code == 3
 
@@ -84,26 +84,26 @@ def test_shell_form_with_a_pipe_is_refused(image: FakeImage) -> None:
 def test_shell_form_entrypoint_drops_the_cmd_it_ignored(image: FakeImage) -> None:
     image.config["Entrypoint"] = ["/bin/sh", "-c", "gunicorn app:wsgi"]
     image.config["Cmd"] = ["--workers", "2"]
-    assert config_set(DropShells().plan(image.ctx())) == {"Entrypoint": ["gunicorn", "app:wsgi"], "Cmd": None}
+    assert config_set(DropShells().plan(image.ctx(DropShells))) == {"Entrypoint": ["gunicorn", "app:wsgi"], "Cmd": None}
 
 
 def test_bare_sh_c_entrypoint_with_the_command_in_cmd(image: FakeImage) -> None:
     image.config["Entrypoint"] = ["/bin/sh", "-c"]
     image.config["Cmd"] = ["python app.py"]
-    assert config_set(DropShells().plan(image.ctx())) == {"Entrypoint": None, "Cmd": ["python", "app.py"]}
+    assert config_set(DropShells().plan(image.ctx(DropShells))) == {"Entrypoint": None, "Cmd": ["python", "app.py"]}
 
 
 def test_healthcheck_shell_form(image: FakeImage) -> None:
     health = {"Test": ["CMD-SHELL", "python -m app.health"], "Interval": 30_000_000_000}
     image.config["Healthcheck"] = health
-    assert config_set(DropShells().plan(image.ctx()))["Healthcheck"] == {
+    assert config_set(DropShells().plan(image.ctx(DropShells)))["Healthcheck"] == {
         "Test": ["CMD", "python", "-m", "app.health"],
         "Interval": 30_000_000_000,
     }
     image.config["Healthcheck"] = {"Test": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}
     with pytest.raises(UnsupportedImage, match="Healthcheck"):
-        DropShells().plan(image.ctx())
-    plan = DropShells().plan(image.ctx({"unconvertible_healthcheck": "remove"}))
+        DropShells().plan(image.ctx(DropShells))
+    plan = DropShells().plan(image.ctx(DropShells, {"unconvertible_healthcheck": "remove"}))
     assert config_set(plan) == {"Healthcheck": None}
 
 
@@ -113,7 +113,7 @@ def test_exec_form_shell_script_is_refused(image: FakeImage) -> None:
     image.config["Entrypoint"] = ["/docker-entrypoint.sh"]
     image.config["Cmd"] = ["python3"]
     with pytest.raises(UnsupportedImage, match="shell script"):
-        DropShells().plan(image.ctx())
+        DropShells().plan(image.ctx(DropShells))
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_all_binaries_keeps_python_and_what_the_config_runs(image: FakeImage) ->
     image.file("usr/local/bin/helper.sh", "#!/bin/sh\necho hi\n", mode=0o755)
     image.config["Entrypoint"] = ["tini", "--"]
     image.config["Cmd"] = ["gunicorn", "app:wsgi"]
-    plan = DropShells().plan(image.ctx({"mode": "all-binaries"}))
+    plan = DropShells().plan(image.ctx(DropShells, {"mode": "all-binaries"}))
     assert removed(plan) == {
         "usr/bin/dash",
         "usr/bin/sh",
@@ -172,7 +172,7 @@ def test_all_binaries_keeps_python_and_what_the_config_runs(image: FakeImage) ->
 
 def test_harmless_shell_options_are_accepted_login_shells_are_not(image: FakeImage) -> None:
     image.config["Cmd"] = ["/bin/bash", "-o", "pipefail", "-ec", "python3 -m app"]
-    assert config_set(DropShells().plan(image.ctx())) == {"Cmd": ["python3", "-m", "app"]}
+    assert config_set(DropShells().plan(image.ctx(DropShells))) == {"Cmd": ["python3", "-m", "app"]}
     image.config["Cmd"] = ["/bin/bash", "-lc", "python3 -m app"]
     with pytest.raises(UnsupportedImage, match="Cmd runs a shell"):
-        DropShells().plan(image.ctx())
+        DropShells().plan(image.ctx(DropShells))

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from pathlib import PurePosixPath
 
 import pytest
-from stage_helpers import FakeImage, removed, replaced, skipped
+from stage_helpers import FakeImage, removed, replaced, settings_of, skipped
 
 from harden.image.files import file_bytes
 from harden.pipeline import run_pipeline
@@ -59,7 +59,7 @@ def dpkg_files(image: FakeImage, name: str, listed: Iterable[str], *, present: I
 
 
 def plan_of(image: FakeImage) -> Plan:
-    return PrunePackageDb().plan(image.ctx())
+    return PrunePackageDb().plan(image.ctx(PrunePackageDb))
 
 
 def status_after(image: FakeImage, plan: Plan) -> bytes:
@@ -165,7 +165,7 @@ def test_doc_globs_are_a_setting(image: FakeImage) -> None:
     dpkg_files(image, "tool", ["/usr/bin/tool", "/usr/share/doc/tool/copyright"],
                present=["/usr/share/doc/tool/copyright"])
     image.file(STATUS, stanza("tool", "1.0") + b"\n")
-    plan = PrunePackageDb().plan(image.ctx({"doc_globs": []}))
+    plan = PrunePackageDb().plan(image.ctx(PrunePackageDb, {"doc_globs": []}))
     assert plan.changes == () and f"{INFO}/tool.list" in skipped(plan)
 
 
@@ -210,13 +210,6 @@ def test_an_rpm_database_is_named_and_not_pruned(image: FakeImage) -> None:
     assert plan.notes == (
         "Fedora Linux 40: rpm database: not read and not pruned (harden reads dpkg and apk databases only)",
     )
-
-
-def test_disabled(image: FakeImage) -> None:
-    dpkg_files(image, "dash", ["/usr/bin/dash"])
-    image.file(STATUS, stanza("dash", "0.5.12-2") + b"\n")
-    plan = PrunePackageDb().plan(image.ctx({"enabled": False}))
-    assert plan.changes == () and plan.notes == ("disabled by policy",)
 
 
 def test_merged_usr_listed_paths_resolve_through_their_parent_symlink(image: FakeImage) -> None:
@@ -314,7 +307,8 @@ def bookworm(image: FakeImage) -> None:
 
 def test_pipeline_prunes_what_drop_shells_and_remove_installers_removed(image: FakeImage) -> None:
     bookworm(image)
-    stages = [(RemoveInstallers(), {"enabled": True}), (DropShells(), {}), (PrunePackageDb(), {})]
+    stages = [(RemoveInstallers(), settings_of(RemoveInstallers, {"enabled": True})),
+              (DropShells(), settings_of(DropShells)), (PrunePackageDb(), settings_of(PrunePackageDb))]
     result = run_pipeline(image.rootfs(), image.image_config(), image.blobs, stages)
     status = file_bytes(result.rootfs, image.blobs, PurePosixPath(STATUS))
     expected = LIBC6 + b"\n" + stanza("bash", "5.2.15-2+b7", essential=True) + b"\n"
@@ -331,5 +325,6 @@ def test_pipeline_prunes_what_drop_shells_and_remove_installers_removed(image: F
 
 def test_pipeline_without_removals_changes_nothing(image: FakeImage) -> None:
     bookworm(image)
-    result = run_pipeline(image.rootfs(), image.image_config(), image.blobs, [(PrunePackageDb(), {})])
+    stages = [(PrunePackageDb(), settings_of(PrunePackageDb))]
+    result = run_pipeline(image.rootfs(), image.image_config(), image.blobs, stages)
     assert result.records[0].changes == () and result.records[0].skipped == ()

@@ -4,7 +4,8 @@ import pytest
 
 from harden.errors import UsageError
 from harden.policy.stage_schema import load_stage_schemas
-from harden.stages.registry import STAGE_ORDER, stage_class, stage_classes, stage_data_file
+from harden.stages.base import StageSettings
+from harden.stages.registry import STAGE_ORDER, STAGES, stage_class
 
 
 def test_pipeline_order() -> None:
@@ -23,12 +24,14 @@ def test_pipeline_order() -> None:
     )
 
 
-def test_every_stage_loads_and_has_a_valid_data_file() -> None:
+def test_every_stage_has_its_own_settings_type_and_a_valid_data_file() -> None:
     schemas = load_stage_schemas()
-    for name, cls in stage_classes():
-        assert cls.name == name
-        assert stage_data_file(name).is_file()
-        assert name in schemas
+    assert set(schemas) == set(STAGE_ORDER)
+    types = [cls.settings_type for cls in STAGES]
+    assert len(set(types)) == len(types)
+    for cls in STAGES:
+        assert stage_class(cls.name) is cls
+        assert issubclass(cls.settings_type, StageSettings) and cls.settings_type is not StageSettings
 
 
 def test_unknown_stage() -> None:

@@ -26,7 +26,7 @@ def test_os_docs_and_caches_go_licences_and_package_databases_stay(image: FakeIm
     image.file("var/cache/debconf/templates.dat", "current")
     image.file("var/lib/dpkg/status", "Package: bash\n")
     image.file("var/lib/dpkg/status.d/base", "Package: base\n")
-    plan = RemoveDocs().plan(image.ctx())
+    plan = RemoveDocs().plan(image.ctx(RemoveDocs))
     assert removed(plan) == {
         "usr/share/doc/bash/changelog.Debian.gz",
         "usr/share/doc/libssl3",
@@ -50,7 +50,7 @@ def test_dist_info_is_never_touched(image: FakeImage) -> None:
     image.file(f"{info}/top_level.txt", "requests\n")
     image.file(f"{info}/INSTALLER", "pip\n")
     image.file(f"{SP}/old_style-1.0.egg-info/PKG-INFO", "Name: old-style\n")
-    plan = RemoveDocs().plan(image.ctx({"remove": ["usr/local/lib/**"]}))
+    plan = RemoveDocs().plan(image.ctx(RemoveDocs, {"remove": ["usr/local/lib/**"]}))
     after = {str(e.path) for e in gone(image.rootfs(), plan)}
     for name in ("METADATA", "RECORD", "licenses/LICENSE", "top_level.txt", "INSTALLER"):
         assert f"{info}/{name}" in after
@@ -68,7 +68,7 @@ def test_docs_and_examples_in_site_packages_unless_imported(image: FakeImage) ->
     image.file(f"{SP}/lib_b/doc/__init__.py", "")
     image.file(f"{SP}/lib_b/doc/docstrings.py", "")
     image.file(f"{SP}/docs/index.html", "a stray top-level docs folder is left alone")
-    plan = RemoveDocs().plan(image.ctx())
+    plan = RemoveDocs().plan(image.ctx(RemoveDocs))
     assert removed(plan) == {f"{SP}/lib_a/docs/index.rst", f"{SP}/lib_a/examples"}
     assert not any(c.removes_modules for c in plan.changes if isinstance(c, Remove))
     reasons = skipped(plan)
@@ -81,16 +81,13 @@ def test_examples_holding_python_modules_are_code_kept_unless_remove_code_names_
     image.file(f"{SP}/lib_a/__init__.py", "")
     image.file(f"{SP}/lib_a/examples/demo.py", "import lib_a\n")
     image.file(f"{SP}/lib_a/examples/data.csv", "a,b\n")
-    kept = RemoveDocs().plan(image.ctx())
+    kept = RemoveDocs().plan(image.ctx(RemoveDocs))
     assert removed(kept) == set()
     assert skipped(kept)[f"{SP}/lib_a/examples"].startswith("kept lib_a/examples: holds 1 Python modules")
-    named = RemoveDocs().plan(image.ctx({"remove_code": ["**/lib_a/examples"]}))
+    named = RemoveDocs().plan(image.ctx(RemoveDocs, {"remove_code": ["**/lib_a/examples"]}))
     assert removed(named) == {f"{SP}/lib_a/examples"}
     (change,) = named.changes
     assert isinstance(change, Remove) and change.removes_modules
     assert "named by remove_code '**/lib_a/examples'" in change.reason
 
 
-def test_disabled(image: FakeImage) -> None:
-    image.file("usr/share/doc/x/README", "x")
-    assert RemoveDocs().plan(image.ctx({"enabled": False})).changes == ()

@@ -26,7 +26,7 @@ def test_pip_goes_by_its_record(image: FakeImage) -> None:
     info = with_pip(image)
     image.file(f"{SP}/pip/notes.txt", "not in RECORD: stays")
     image.dist(SP, "requests", "2.32", {"requests/__init__.py": ""})
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert removed(plan) == {
         f"{SP}/pip/__init__.py",
         f"{SP}/pip/__main__.py",
@@ -46,7 +46,7 @@ def test_pip_goes_by_its_record(image: FakeImage) -> None:
 def test_a_whole_package_directory_goes_when_record_owns_all_of_it(image: FakeImage) -> None:
     image.python()
     image.dist(SP, "wheel", "0.43", {"wheel/__init__.py": "", "wheel/cli/__init__.py": ""})
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert f"{SP}/wheel" in removed(plan)
 
 
@@ -61,7 +61,7 @@ def test_setuptools_kept_when_another_distribution_requires_it(image: FakeImage)
         requires=["setuptools>=40", "pytest; extra == 'test'"],
     )
     image.dist(SP, "wheel", "0.43", {"wheel/__init__.py": ""}, requires=["pip ; extra == 'dev'"])
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert not any(p.startswith(f"{SP}/setuptools") or p.startswith(f"{SP}/pkg_resources") for p in removed(plan))
     assert skipped(plan)[tools] == "kept setuptools 69.0: required by legacy-plugin 1.0"
     assert f"{SP}/wheel" in removed(plan)
@@ -76,7 +76,7 @@ def test_every_environment_is_cleaned_and_record_never_leaves_the_env(image: Fak
     image.file("etc/passwd", "root:x:0:0::/root:/bin/sh\n")
     image.file(f"{venv_site}/evil-1.0.dist-info/METADATA", "Name: setuptools\nVersion: 1.0\n")
     image.file(f"{venv_site}/evil-1.0.dist-info/RECORD", "../../../../../etc/passwd,,\n/usr/local/bin/python3.11,,\n")
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     gone_paths = removed(plan)
     assert f"{venv_site}/pip" in gone_paths and "opt/venv/bin/pip" in gone_paths
     assert f"{SP}/pip" in gone_paths
@@ -90,7 +90,7 @@ def test_os_package_managers_go_and_dpkg_status_stays(image: FakeImage) -> None:
     image.file("usr/lib/apt/methods/http", b"\x7fELF", mode=0o755)
     image.file("usr/bin/python3", b"\x7fELF", mode=0o755)
     image.file("var/lib/dpkg/status", "Package: apt\n")
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert removed(plan) == {
         "usr/bin/apt",
         "usr/bin/apt-get",
@@ -107,20 +107,14 @@ def test_debian_packages_without_record_use_top_level(image: FakeImage) -> None:
     site = "usr/lib/python3/dist-packages"
     info = image.dist(site, "pip", "23.0.1", {"pip/__init__.py": ""}, scripts=["pip3"], bin_dir="usr/bin", record=False)
     image.file(f"{info}/top_level.txt", "pip\n")
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert removed(plan) == {f"{site}/pip", info, "usr/bin/pip3"}
-
-
-def test_off_by_default(image: FakeImage) -> None:
-    image.python()
-    with_pip(image)
-    assert RemoveInstallers().plan(image.ctx()).changes == ()
 
 
 def test_keep_dist_info_leaves_the_metadata(image: FakeImage) -> None:
     image.python()
     info = with_pip(image)
-    plan = RemoveInstallers().plan(image.ctx({"enabled": True, "keep_dist_info": True}))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, {"enabled": True, "keep_dist_info": True}))
     assert f"{SP}/pip" in removed(plan)
     assert not any(p.startswith(info) for p in removed(plan))
     assert plan.notes == ("kept the metadata of removed pip (keep_dist_info = true)",)
@@ -132,6 +126,6 @@ def test_a_venv_seeing_system_site_packages_protects_the_base(image: FakeImage) 
     venv_site = "opt/venv/lib/python3.11/site-packages"
     image.file("opt/venv/pyvenv.cfg", "home = /usr/local/bin\ninclude-system-site-packages = true\nversion = 3.11.9\n")
     image.dist(venv_site, "old-plugin", "1.0", {"old_plugin.py": ""}, requires=["setuptools"])
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert not any("setuptools" in p for p in removed(plan))
     assert skipped(plan)[tools] == "kept setuptools 69.0: required by old-plugin 1.0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from stage_helpers import FakeImage, removed, skipped
+from stage_helpers import FakeImage, removed, settings_of, skipped
 
 from harden.image.files import file_bytes
 from harden.pipeline import run_pipeline
@@ -85,7 +85,7 @@ def reasons(plan: Plan) -> dict[str, str]:
 def test_a_distribution_without_record_goes_by_the_dpkg_list_inside_its_site_packages(image: FakeImage) -> None:
     debian_setuptools(image, elsewhere={"usr/bin/setuptools-helper": "#!/bin/sh\n"})
     image.file(f"{SITE}/setuptools/local-notes.txt", "not listed by dpkg: stays")
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert removed(plan) == {
         f"{SITE}/_distutils_hack",
         PTH,
@@ -102,7 +102,7 @@ def test_a_distribution_without_record_goes_by_the_dpkg_list_inside_its_site_pac
 
 def test_the_dpkg_list_wins_over_top_level_and_keeps_what_other_packages_ship(image: FakeImage) -> None:
     debian_setuptools(image)
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert removed(plan) == SETUPTOOLS_REMOVED  # pkg_resources is python3-pkg-resources', top_level.txt or not
     assert not any(p.startswith("usr/share/doc") for p in removed(plan))
 
@@ -112,7 +112,7 @@ def test_a_distroless_md5sums_names_the_files_when_there_is_no_list(image: FakeI
     sums = "".join(f"0123  {p}\n" for p in SETUPTOOLS)
     image.file("var/lib/dpkg/status.d/python3-setuptools", status_record("python3-setuptools", "66.1.1-1"))
     image.file("var/lib/dpkg/status.d/python3-setuptools.md5sums", sums)
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert removed(plan) == SETUPTOOLS_REMOVED
     assert reasons(plan)[PTH].endswith("(dpkg list of python3-setuptools)")
 
@@ -122,7 +122,7 @@ def test_a_dpkg_package_that_also_ships_a_kept_distribution_is_not_used(image: F
     six = {f"{SITE}/six.py": "", f"{SITE}/six-1.16.0.egg-info/PKG-INFO": "Name: six\nVersion: 1.16.0\n"}
     dpkg_package(image, "python3-bundle", {**SETUPTOOLS, **six})
     image.file(STATUS, status_record("python3-bundle", "1"))
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert f"{SITE}/six.py" not in removed(plan)
     assert reasons(plan)[f"{SITE}/setuptools"].endswith("(top_level.txt of setuptools-66.1.1.egg-info)")
     assert skipped(plan)[EGG] == (
@@ -133,7 +133,7 @@ def test_a_dpkg_package_that_also_ships_a_kept_distribution_is_not_used(image: F
 
 def test_without_a_dpkg_list_top_level_is_used_and_the_pth_hook_goes_too(image: FakeImage) -> None:
     debian_setuptools(image, dpkg=False)
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert removed(plan) == {*SETUPTOOLS_REMOVED, f"{SITE}/pkg_resources"}
     assert reasons(plan)[f"{SITE}/setuptools"].endswith("(top_level.txt of setuptools-66.1.1.egg-info)")
     assert reasons(plan)[PTH] == (
@@ -145,7 +145,7 @@ def test_without_a_dpkg_list_top_level_is_used_and_the_pth_hook_goes_too(image: 
 def test_a_pth_hook_stays_when_its_module_is_still_provided(image: FakeImage) -> None:
     debian_setuptools(image, dpkg=False)
     image.file("usr/local/lib/python3.11/dist-packages/_distutils_hack/__init__.py", "def add_shim(): pass\n")
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert PTH not in removed(plan) and f"{SITE}/_distutils_hack" in removed(plan)
     assert PTH not in skipped(plan)
 
@@ -157,7 +157,7 @@ def test_pth_files_with_path_lines_or_kept_imports_stay_and_mixed_ones_are_repor
     image.file(f"{SITE}/kept-hook.pth", "import kept_hook; kept_hook.install()\n")
     image.file(f"{SITE}/with-path.pth", "/opt/extra\nimport _distutils_hack; _distutils_hack.add_shim()\n")
     image.file(f"{SITE}/with-import.pth", "import kept_hook\n__import__('pkg_resources')\nimport\tpkg_resources\n")
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert not {f"{SITE}/{n}" for n in ("paths-only.pth", "kept-hook.pth", "with-path.pth", "with-import.pth")} & (
         removed(plan)
     )
@@ -182,7 +182,7 @@ def test_a_venv_setuptools_takes_the_pth_by_its_record(image: FakeImage) -> None
     image.file("opt/venv/pyvenv.cfg", "home = /usr/local/bin\nversion = 3.11.9\n")
     files = {"_distutils_hack/__init__.py": "", "distutils-precedence.pth": PTH_TEXT, "setuptools/__init__.py": ""}
     image.dist(site, "setuptools", "69.0", files)
-    plan = RemoveInstallers().plan(image.ctx(ON))
+    plan = RemoveInstallers().plan(image.ctx(RemoveInstallers, ON))
     assert reasons(plan)[f"{site}/distutils-precedence.pth"] == (
         "setuptools 69.0: installer, not needed at run time (RECORD of setuptools-69.0.dist-info)"
     )
@@ -191,7 +191,7 @@ def test_a_venv_setuptools_takes_the_pth_by_its_record(image: FakeImage) -> None
 
 def test_pipeline_prunes_python3_setuptools_once_all_its_files_are_gone(image: FakeImage) -> None:
     debian_setuptools(image)
-    stages = [(RemoveInstallers(), ON), (PrunePackageDb(), {})]
+    stages = [(RemoveInstallers(), settings_of(RemoveInstallers, ON)), (PrunePackageDb(), settings_of(PrunePackageDb))]
     result = run_pipeline(image.rootfs(), image.image_config(), image.blobs, stages)
     assert PurePosixPath(PTH) not in result.rootfs
     status = file_bytes(result.rootfs, image.blobs, PurePosixPath(STATUS))

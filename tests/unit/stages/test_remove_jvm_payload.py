@@ -19,7 +19,7 @@ def spark_like(image: FakeImage) -> None:
 
 def test_without_a_jvm_jars_go_and_a_jar_only_directory_goes_whole(image: FakeImage) -> None:
     spark_like(image)
-    plan = RemoveJvmPayload().plan(image.ctx(ON))
+    plan = RemoveJvmPayload().plan(image.ctx(RemoveJvmPayload, ON))
     site = "opt/venv/lib/python3.11/site-packages"
     assert removed(plan) == {f"{site}/pyspark/jars", f"{site}/py4j/py4j0.10.9.jar"}
     assert all(c.category == "jvm-payload" for c in plan.changes)
@@ -30,17 +30,17 @@ def test_without_a_jvm_jars_go_and_a_jar_only_directory_goes_whole(image: FakeIm
 def test_dependent_modules_are_given_up_only_when_the_jars_go(image: FakeImage) -> None:
     spark_like(image)
     settings = {**ON, "dependent_modules": ["pyspark.testing", "py4j.java_gateway"]}
-    plan = RemoveJvmPayload().plan(image.ctx(settings))
+    plan = RemoveJvmPayload().plan(image.ctx(RemoveJvmPayload, settings))
     assert [give.module for give in plan.gives_up] == ["pyspark.testing", "py4j.java_gateway"]
     assert "Java archives" in plan.gives_up[0].reason
     image.file("usr/lib/jvm/java-17/bin/java", b"\x7fELF")
-    assert RemoveJvmPayload().plan(image.ctx(settings)).gives_up == ()
+    assert RemoveJvmPayload().plan(image.ctx(RemoveJvmPayload, settings)).gives_up == ()
 
 
 def test_a_jvm_anywhere_keeps_every_jar(image: FakeImage) -> None:
     spark_like(image)
     image.file("usr/lib/jvm/java-17/lib/server/libjvm.so", b"\x7fELF")
-    plan = RemoveJvmPayload().plan(image.ctx(ON))
+    plan = RemoveJvmPayload().plan(image.ctx(RemoveJvmPayload, ON))
     assert plan.changes == ()
     assert "a JVM is present (/usr/lib/jvm/java-17/lib/server/libjvm.so)" in plan.notes[0]
 
@@ -49,11 +49,10 @@ def test_java_home_in_the_config_counts_as_a_jvm(image: FakeImage) -> None:
     spark_like(image)
     image.file("opt/java/bin/java", b"\x7fELF")
     image.config["Env"] = [*image.config["Env"], "JAVA_HOME=/opt/java"]
-    assert RemoveJvmPayload().plan(image.ctx({**ON, "jvm_markers": []})).changes == ()
+    assert RemoveJvmPayload().plan(image.ctx(RemoveJvmPayload, {**ON, "jvm_markers": []})).changes == ()
 
 
-def test_keep_list_and_default_off(image: FakeImage) -> None:
+def test_keep_list(image: FakeImage) -> None:
     spark_like(image)
-    assert RemoveJvmPayload().plan(image.ctx()).changes == ()
-    plan = RemoveJvmPayload().plan(image.ctx({**ON, "keep": ["**/py4j/*.jar"]}))
+    plan = RemoveJvmPayload().plan(image.ctx(RemoveJvmPayload, {**ON, "keep": ["**/py4j/*.jar"]}))
     assert "opt/venv/lib/python3.11/site-packages/py4j/py4j0.10.9.jar" in skipped(plan)

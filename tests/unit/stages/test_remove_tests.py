@@ -25,7 +25,7 @@ def scientific_stack(image: FakeImage) -> None:
 
 def test_runtime_testing_modules_stay_and_test_suites_go(image: FakeImage) -> None:
     scientific_stack(image)
-    plan = RemoveTests().plan(image.ctx())
+    plan = RemoveTests().plan(image.ctx(RemoveTests))
     assert removed(plan) == {
         f"{SP}/numpy/core/tests",
         f"{SP}/numpy/conftest.py",
@@ -56,7 +56,7 @@ def test_a_tests_package_imported_by_runtime_code_is_kept(image: FakeImage) -> N
     image.file(f"{SP}/plain/__init__.py", "")
     image.file(f"{SP}/plain/tests/__init__.py", "")
     image.file(f"{SP}/plain/tests/test_plain.py", "import plain\n")
-    plan = RemoveTests().plan(image.ctx())
+    plan = RemoveTests().plan(image.ctx(RemoveTests))
     assert removed(plan) == {f"{SP}/plain/tests", f"{SP}/pkg/tests/test_core.py"}
     assert skipped(plan)[f"{SP}/pkg/tests"] == "kept pkg/tests: imported by pkg/core.py"
 
@@ -78,7 +78,7 @@ def test_every_import_form_counts_as_evidence(image: FakeImage) -> None:
     image.file("app/main.py", "import gone.tests\nfrom app_helpers import tests\n")
     image.file(f"{SP}/gone/tests/__init__.py", "")
     image.file(f"{SP}/unused/tests/__init__.py", "")
-    plan = RemoveTests().plan(image.ctx())
+    plan = RemoveTests().plan(image.ctx(RemoveTests))
     assert removed(plan) == {f"{SP}/unused/tests"}
     reasons = skipped(plan)
     assert reasons[f"{SP}/rel/tests"] == "kept rel/tests: imported by rel/__init__.py"
@@ -97,7 +97,7 @@ def test_evidence_from_test_suites_only_does_not_keep_them(image: FakeImage) -> 
     image.file(f"{SP}/c/core.py", "import c.tests.helpers\n")
     image.file(f"{SP}/c/tests/helpers.py", "import d.tests.util\n")
     image.file(f"{SP}/d/tests/util.py", "")
-    plan = RemoveTests().plan(image.ctx())
+    plan = RemoveTests().plan(image.ctx(RemoveTests))
     assert removed(plan) == {f"{SP}/a/tests", f"{SP}/b/tests"}
     assert skipped(plan)[f"{SP}/d/tests"] == "kept d/tests: imported by c/tests/helpers.py"
 
@@ -113,7 +113,7 @@ def test_stdlib_test_suite_goes_but_unittest_and_doctest_stay(image: FakeImage) 
     image.file(f"{STDLIB}/doctest.py", "import unittest\n")
     image.file(f"{STDLIB}/idlelib/idle_test/test_x.py", "from idlelib import run\n")
     image.file(f"{STDLIB}/ctypes/test/__init__.py", "")
-    plan = RemoveTests().plan(image.ctx())
+    plan = RemoveTests().plan(image.ctx(RemoveTests))
     assert removed(plan) == {
         f"{STDLIB}/test",
         f"{STDLIB}/unittest/test",
@@ -128,7 +128,7 @@ def test_policy_keep_globs(image: FakeImage) -> None:
     image.python()
     image.file(f"{SP}/django/test/client.py", "")
     image.file(f"{SP}/mine/tests/__init__.py", "")
-    plan = RemoveTests().plan(image.ctx({"keep": ["**/django/test/**", f"{SP}/mine/**"]}))
+    plan = RemoveTests().plan(image.ctx(RemoveTests, {"keep": ["**/django/test/**", f"{SP}/mine/**"]}))
     assert removed(plan) == set()
     assert skipped(plan)[f"{SP}/mine/tests"] == f"kept mine/tests: policy keep glob '{SP}/mine/**'"
     assert f"{SP}/django/test" in skipped(plan)
@@ -144,8 +144,8 @@ def test_sources_headers_stubs_and_the_stdlib_build_dir_by_default(image: FakeIm
     image.file(f"{SP}/torch/include/ATen/ATen.h", "/* jit needs me */")
     image.file(f"{STDLIB}/config-3.11-x86_64-linux-gnu/Makefile", "CC=gcc\n")
     image.file(f"{STDLIB}/config-3.11-x86_64-linux-gnu/libpython3.11.a", "!<arch>\n")
-    assert removed(RemoveTests().plan(image.ctx({"remove_sources": False}))) == set()
-    plan = RemoveTests().plan(image.ctx())
+    assert removed(RemoveTests().plan(image.ctx(RemoveTests, {"remove_sources": False}))) == set()
+    plan = RemoveTests().plan(image.ctx(RemoveTests))
     assert removed(plan) == {
         f"{SP}/numpy/_core/include",
         f"{SP}/fast/_speedups.c",
@@ -161,7 +161,7 @@ def test_sources_headers_stubs_and_the_stdlib_build_dir_by_default(image: FakeIm
 
 def test_without_python_nothing_happens(image: FakeImage) -> None:
     image.file("srv/tests/test_x.py", "")
-    plan = RemoveTests().plan(image.ctx())
+    plan = RemoveTests().plan(image.ctx(RemoveTests))
     assert plan.changes == ()
     assert "no Python environment" in plan.notes[0]
 
@@ -184,10 +184,10 @@ def test_imports_that_only_run_with_the_tests_are_not_evidence(image: FakeImage)
     image.file(f"{STDLIB}/test/support/__init__.py", "")
     image.file("app/run.py", "if __name__ == '__main__':\n    from rt.tests import server\n")
     image.file(f"{SP}/rt/tests/server.py", "")
-    plan = RemoveTests().plan(image.ctx())
+    plan = RemoveTests().plan(image.ctx(RemoveTests))
     assert removed(plan) == {f"{STDLIB}/test", f"{SP}/mpm/tests", f"{STDLIB}/idlelib/idle_test"}
     assert skipped(plan)[f"{SP}/rt/tests"] == "kept rt/tests: imported by app/run.py"
     strict = RemoveTests().plan(
-        image.ctx({"ignore_main_blocks": False, "test_runner_functions": [], "ignore_importers": []})
+        image.ctx(RemoveTests, {"ignore_main_blocks": False, "test_runner_functions": [], "ignore_importers": []})
     )
     assert removed(strict) == set()

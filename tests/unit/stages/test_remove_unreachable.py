@@ -80,7 +80,7 @@ def debian(tmp_path: Path, built: dict[str, Path]) -> Debian:
 
 
 def plan_of(image: FakeImage, **settings: object) -> Plan:
-    return RemoveUnreachable().plan(image.ctx(settings))
+    return RemoveUnreachable().plan(image.ctx(RemoveUnreachable, settings))
 
 
 def package_notes(plan: Plan) -> dict[str, str]:
@@ -177,10 +177,6 @@ def test_a_removal_that_would_break_a_link_stops_the_run(debian: Debian, built: 
     debian.package("tools", {"opt/tools/tool": built["ls"].read_bytes()})
     with pytest.raises(UnsupportedImage, match=re.escape("would break 1 ELF links: /opt/tools/tool needs libbar.so.1")):
         plan_of(debian.finish(), keep=["opt/tools/**"])
-
-
-def test_disabled(debian: Debian) -> None:
-    assert plan_of(debian.finish(), enabled=False).notes == ("disabled by policy",)
 
 
 def test_every_elf_file_of_a_kept_package_keeps_what_it_needs(debian: Debian, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
 from harden.job import ledger_of
 from harden.pipeline import run_pipeline
 from harden.plan import GiveUp, Plan, Remove
-from harden.stages.base import StageContext
+from harden.stages.base import StageContext, StageSettings
 from harden.verify.accounting import Ledger, ModuleAccount, Removal, account_losses
 from harden.verify.result import Accounting, ModuleLoss, ModuleOutcome, OutcomeKind
 
@@ -146,8 +146,9 @@ def test_the_removal_of_a_path_is_itself_or_its_nearest_removed_ancestor() -> No
 
 class _Plans:
     name = "stand-in"
+    settings_type = StageSettings
 
-    def plan(self, ctx: StageContext) -> Plan:
+    def plan(self, ctx: StageContext[StageSettings]) -> Plan:
         return Plan(self.name, (Remove(PurePosixPath("app/tests"), "test suite", "tests", removes_modules=True),
                                 Remove(PurePosixPath("app/docs"), "documentation", "docs")),
                     gives_up=(GiveUp("app.jvm", "needs the jars"),))
@@ -157,7 +158,7 @@ def test_the_ledger_of_a_pipeline_run_carries_removes_modules_and_declarations(b
     entries = {PurePosixPath(p): FileEntry(PurePosixPath(p), EntryType.DIR, mode=0o755)
                for p in ("app", "app/tests", "app/docs")}
     config = ImageConfig({"architecture": "amd64", "os": "linux", "config": {}})
-    result = run_pipeline(Rootfs(entries), config, blobs, [(_Plans(), {})])
+    result = run_pipeline(Rootfs(entries), config, blobs, [(_Plans(), StageSettings(enabled=True))])
     ledger = ledger_of(result.records)
     assert ledger.removals["/app/tests"] == Removal("stand-in", "test suite", "/app/tests", True)
     assert ledger.removals["/app/docs"] == Removal("stand-in", "documentation", "/app/docs", False)
