@@ -31,6 +31,7 @@ from harden.report.sarif import render_sarif
 from harden.report.sbom import cyclonedx, sbom_diff
 
 if TYPE_CHECKING:
+    from harden.image.model import Platform
     from harden.image.space import SizeLimit
     from harden.progress import ProgressReporter
 
@@ -205,14 +206,14 @@ def write_review_reports(
 
 
 def default_report_dir(reference: str) -> Path:
-    from harden.image.reference import parse_reference
+    from harden.image.transports import parse_reference
 
     return Path("reports") / parse_reference(reference).short_name
 
 
 def review_image(reference: str, *, policy: PolicyLike | None = None, report_dir: Path | None = None,
                  progress: ProgressReporter | None = None, sanitize: bool = False,
-                 size_limit: SizeLimit | None = None) -> WrittenReports:
+                 size_limit: SizeLimit | None = None, platform: Platform | None = None) -> WrittenReports:
     """Load and merge ``reference`` in a workspace and write its security review; changes nothing.
     ``sanitize`` drops unsafe layer entries (listed in the report) instead of refusing the image;
     ``size_limit`` bounds its uncompressed size (None: the default, from the workspace's free space)."""
@@ -222,13 +223,14 @@ def review_image(reference: str, *, policy: PolicyLike | None = None, report_dir
 
     progress = progress or SilentProgress()
     target = report_dir or default_report_dir(reference)
-    from harden.image.reference import parse_reference
     from harden.image.source_guard import refuse_writes_into_sources
+    from harden.image.transports import parse_reference
 
     refuse_writes_into_sources([parse_reference(reference)], report_dir=target)
     with Workspace() as ws:
         blobs = BlobStore(ws.path / "blobs")
-        loaded = load_and_merge(reference, ws.path, blobs, progress, sanitize=sanitize, size_limit=size_limit)
+        loaded = load_and_merge(reference, ws.path, blobs, progress, sanitize=sanitize, size_limit=size_limit,
+                                platform=platform)
         progress.phase("review")
         reports = write_review_reports(target, source=reference, source_image=loaded.image,
                                        rootfs=loaded.rootfs, blobs=blobs, policy=policy,
