@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,3 +152,43 @@ def connect(empty_docker_config: dict[str, str]) -> Iterator[Callable[..., Regis
     yield make
     for client in clients:
         client.close()
+
+
+# -- harden itself against the registry: a child process with no engine at all ---------------------------------
+@dataclass(frozen=True)
+class HardenRun:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def harden(tmp_path: Path, empty_docker_config: dict[str, str]) -> Callable[..., HardenRun]:
+    """``harden(*args)`` runs ``python -m harden ARGS`` in a child process whose environment has no engine:
+    ``DOCKER_HOST`` names a socket that does not exist (so anything that touched an engine would fail with exit
+    3), harden's own podman socket is looked for elsewhere, the docker config has no credentials, and the
+    workspace is the test's (checked empty afterwards by ``no_leftovers``)."""
+    work = tmp_path / "harden-work"
+    work.mkdir()
+    env = {**os.environ, **empty_docker_config, "DOCKER_HOST": "unix:///nonexistent/harden-no-engine.sock",
+           "HARDEN_ENGINE_DIR": str(tmp_path / "no-engine"), "HARDEN_WORKDIR": str(work)}
+    env.pop("DOCKER_CONTEXT", None)
+
+    def run(*args: str, timeout: float = 900) -> HardenRun:
+        proc = subprocess.run([sys.executable, "-m", "harden", *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=tmp_path, check=False)
+        assert not any(work.iterdir()), f"the workspace was not removed: {sorted(work.rglob('*'))[:5]}"
+        return HardenRun(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def deb_images() -> None:
+    """The two platforms' Python .debs (scripts/test-prereqs.sh downloads them)."""
+    import deb_python
+
+    reason = deb_python.unavailable()
+    if reason is not None:
+        prerequisite_missing(reason)
+    require("bwrap", "bubblewrap")

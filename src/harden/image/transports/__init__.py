@@ -168,8 +168,7 @@ def open_source(ref: ImageRef | str, workspace: Path, *, limit: SizeLimit | None
         ref = parse_reference(ref)
     transport = transport_of(ref)
     workspace.mkdir(parents=True, exist_ok=True)
-    images = transport.open(ref, ReadContext(workspace, limit, tuple(platforms), engine,
-                                             registry or RegistryOptions()))
+    images = transport.open(ref, ReadContext(workspace, limit, engine, registry or RegistryOptions()))
     return choose_platforms(images, platforms, ref.text)
 
 

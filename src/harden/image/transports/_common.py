@@ -265,13 +265,6 @@ def select_entries(
     raise UsageError(f"{where} holds {len(pool)} images; choose one with {hint}", details=_describe(pool))
 
 
-def wanted(entry: Entry, platforms: Sequence[Platform]) -> bool:
-    """Whether to read an index entry: every one when no platform was asked for, and any whose platform the
-    index does not say (its config will)."""
-    plat = entry.platform
-    return not platforms or plat is None or any(plat.matches(p) for p in platforms)
-
-
 def _media(document: Mapping[str, Any]) -> str:
     media = document.get("mediaType")
     return media if isinstance(media, str) and media in INDEX_TYPES else OCI_INDEX

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harden.errors import UsageError
-from harden.image.model import ImageSet, Platform
+from harden.image.model import ImageSet
 from harden.image.reference import ImageRef
 from harden.image.transports._layers import DEFAULT_COMPRESSION, Compression, LayerBlobs
 
@@ -35,13 +35,12 @@ class RegistryOptions:
 @dataclass(frozen=True, slots=True)
 class ReadContext:
     """What reading needs: a ``workspace`` folder (inside the run's Workspace) for what the source writes (an
-    engine's save stream, a decompressed archive, registry blobs), the size ``limit``, the ``platforms`` asked
-    for (empty: all; a reader may skip what was not asked for, the API checks the rest), an engine client
-    (None: connect when needed) and the registry options."""
+    engine's save stream, a decompressed archive, registry blobs), the size ``limit``, an engine client (None:
+    connect when needed) and the registry options. Readers give every platform (layers are read lazily, so a
+    platform that is not chosen costs its manifest and config only); ``open_source`` chooses."""
 
     workspace: Path
     limit: SizeLimit | None = None
-    platforms: tuple[Platform, ...] = ()
     engine: Any = None
     registry: RegistryOptions = RegistryOptions()
 

@@ -30,7 +30,7 @@ class OciArchive(Transport):
     def open(self, ref: ImageRef, ctx: ReadContext) -> ImageSet:
         assert ref.path is not None
         archive = TarArchive.open(ref.path, ctx.workspace, f"oci-archive {ref.path}", limit=ctx.limit)
-        return read_layout(archive, selector=ref.name, index=ref.index, reference=ref.text, platforms=ctx.platforms)
+        return read_layout(archive, selector=ref.name, index=ref.index, reference=ref.text)
 
     def output_problem(self, ref: ImageRef, ctx: WriteContext) -> str | None:
         assert ref.path is not None

@@ -43,7 +43,6 @@ from harden.image.transports._common import (
     string_annotations,
     verify_bytes,
     walk_index,
-    wanted,
 )
 from harden.image.transports._layers import Compression, LayerBlob, LayerBlobs, known_size, place_blob
 from harden.image.transports._oci import CONFIG_TYPE, BuiltSet, build_set, canonical_json
@@ -72,7 +71,7 @@ class OciLayout(Transport):
     def open(self, ref: ImageRef, ctx: ReadContext) -> ImageSet:
         assert ref.path is not None
         reader = DirTree(ref.path, f"oci layout {ref.path}")
-        return read_layout(reader, selector=ref.name, index=ref.index, reference=ref.text, platforms=ctx.platforms)
+        return read_layout(reader, selector=ref.name, index=ref.index, reference=ref.text)
 
     def output_problem(self, ref: ImageRef, ctx: WriteContext) -> str | None:
         assert ref.path is not None
@@ -87,7 +86,7 @@ class OciLayout(Transport):
 
 # -- reading ---------------------------------------------------------------------------------------------------
 def read_layout(reader: BlobReader, *, selector: str | None = None, index: int | None = None,
-                reference: str = "", platforms: Sequence[Platform] = ()) -> ImageSet:
+                reference: str = "") -> ImageSet:
     """What ``selector`` / ``index`` name in the layout ``reader`` (a directory or an oci-archive)."""
     where = reader.description
     if not reader.exists("oci-layout"):
@@ -106,8 +105,7 @@ def read_layout(reader: BlobReader, *, selector: str | None = None, index: int |
     entries, skipped = walk_index(top, load, where)
     chosen = select_entries(entries, top, selector=selector, index=index, where=where, skipped=skipped,
                             hint="oci:DIR:REF or :@N")
-    read = [e for e in chosen.entries if wanted(e, platforms)] if chosen.is_index else list(chosen.entries)
-    images = tuple(_image(reader, entry, where, reference) for entry in read)
+    images = tuple(_image(reader, entry, where, reference) for entry in chosen.entries)
     return ImageSet(images, reference, chosen.is_index, chosen.media_type, chosen.annotations, chosen.skipped)
 
 

@@ -52,7 +52,6 @@ from harden.image.transports._common import (
     select_entries,
     string_annotations,
     walk_index,
-    wanted,
 )
 from harden.image.transports._oci import BuiltSet
 from harden.image.transports._transport import Commit, ReadContext, RegistryOptions, Transport, WriteContext
@@ -94,7 +93,7 @@ class Registry(Transport):
             chosen = Selection(tuple(entries), True, top.media_type, top.annotations, tuple(s.line for s in skipped))
         images = tuple(_image(client, target, get_manifest(client, target.repository, entry.digest,
                                                             accept=IMAGE_TYPES), entry, ctx, ref.text)
-                       for entry in chosen.entries if wanted(entry, ctx.platforms))
+                       for entry in chosen.entries)
         return ImageSet(images, ref.text, chosen.is_index, chosen.media_type, chosen.annotations, chosen.skipped)
 
     def output_problem(self, ref: ImageRef, ctx: WriteContext) -> str | None:
