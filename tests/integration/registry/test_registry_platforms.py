@@ -138,7 +138,7 @@ def test_platform_picks_a_subset_and_a_missing_one_is_a_usage_error(
     run = harden("image", f"oci:{layout}:1", "--policy", str(policy), "--no-verify", "--platform", "linux/arm64",
                  "--output", f"oci:{tmp_path / 'arm'}:1", "--report-dir", str(tmp_path / "r1"))
     assert run.code == 0, run.stderr
-    entry, index = read_index(tmp_path / "arm")
+    _, index = read_index(tmp_path / "arm")
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["arm64"], "still an index: of one"
 
     missing = harden("image", f"oci:{layout}:1", "--no-verify", "--platform", "linux/s390x",
