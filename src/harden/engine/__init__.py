@@ -155,14 +155,31 @@ def _tls_files(folder: Path) -> tuple[Path | None, Path | None, Path | None]:
 def _client(choice: EngineChoice, timeout: float) -> Any:
     import docker
 
-    tls: Any = False
-    if choice.tls is not None:
-        from docker.tls import TLSConfig
+    if choice.tls is None:
+        return docker.DockerClient(base_url=choice.host, timeout=timeout)
+    from docker.tls import TLSConfig
 
-        client_cert = (str(choice.tls.cert), str(choice.tls.key)) if choice.tls.cert and choice.tls.key else None
-        tls = TLSConfig(client_cert=client_cert, ca_cert=str(choice.tls.ca) if choice.tls.ca else None,
-                        verify=choice.tls.verify)
-    return docker.DockerClient(base_url=choice.host, tls=tls, timeout=timeout)
+    tls = choice.tls
+    client_cert = (str(tls.cert), str(tls.key)) if tls.cert and tls.key else None
+    config = TLSConfig(client_cert=client_cert, ca_cert=str(tls.ca) if tls.ca else None, verify=tls.verify)
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA (the engine's ca.pem) on every
+    # request: the session must not read the environment. Built with a fixed API version (no request yet),
+    # then set to the engine's own, as docker-py's "auto" does.
+    client = docker.DockerClient(base_url=choice.host, tls=config, timeout=timeout, version=_FIRST_API)
+    import requests.utils
+
+    client.api.proxies = requests.utils.get_environ_proxies(client.api.base_url)
+    client.api.trust_env = False
+    served = str(client.api.version(api_version=False).get("ApiVersion") or _FIRST_API)
+    client.api._version = min(served, docker.constants.DEFAULT_DOCKER_API_VERSION, key=_api_key)
+    return client
+
+
+_FIRST_API = "1.24"
+
+
+def _api_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def connect(timeout: int = 600) -> Any:
