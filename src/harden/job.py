@@ -172,6 +172,7 @@ class HardenJob:
             if not self.dry_run and not failed:
                 from harden.image.transports import publish
 
+                progress.phase("write outputs")
                 outputs = ImageSet(tuple(run.output for run in runs if run.output is not None), images.reference,
                                    images.is_index, None, annotations)
                 written = publish(targets, outputs, ctx)
