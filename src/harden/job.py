@@ -211,7 +211,7 @@ class HardenJob:
         check_platforms(targets, images, compression=compression)
         self._count = len(images.images)
         for line in images.skipped:
-            log.info("not an image, left out: %s", line)
+            log.info("left out: %s", line)
         return images
 
     def _harden(self, run: PlatformRun, blobs: BlobStore, workdir: Path, progress: ProgressReporter,

@@ -30,7 +30,7 @@ def print_summary(result: HardenResult) -> None:
             if platform.how:
                 click.echo(f"         {platform.how}")
     for line in result.skipped:
-        click.echo(f"left out (not an image): {line}")
+        click.echo(f"left out: {line}")
     for written in result.written:
         click.echo(f"wrote:   {written}")
     if result.report_dir is not None:

@@ -450,8 +450,9 @@ class Image:
 class ImageSet:
     """What a reference names: one image, or every platform image of an index (``is_index``).
 
-    ``annotations`` and ``media_type`` are the index's own; ``skipped`` names index entries that are not
-    platform images (attestation manifests, artifacts) and were left out, with the reason."""
+    ``annotations`` and ``media_type`` are the index's own; ``skipped`` names what was left out, with the
+    reason: index entries that are not platform images (attestation manifests, artifacts), platforms not
+    chosen."""
 
     images: tuple[Image, ...]
     reference: str = ""

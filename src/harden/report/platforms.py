@@ -34,7 +34,8 @@ def render_platform_summary(summary: Mapping[str, Any]) -> str:
             lines.append(f"- **{row['platform']}**: {row['how']}")
         lines += [f"  - FAIL {line}" for line in row.get("failures") or ()]
     if summary.get("left_out"):
-        lines += ["", "## Left out (not images)", ""] + [f"- {line}" for line in summary["left_out"]]
+        lines += ["", "## Left out", "", "Entries of the source that are not platform images, and platforms "
+                  "not chosen:", ""] + [f"- {line}" for line in summary["left_out"]]
     if summary.get("annotations_dropped"):
         lines += ["", "## Annotations not carried over", ""] + [f"- {line}" for line in summary["annotations_dropped"]]
     written = summary.get("written") or []

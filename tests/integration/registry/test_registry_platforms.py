@@ -18,8 +18,8 @@ from typing import Any
 import deb_python
 import pytest
 from click.testing import CliRunner
-from conftest import HardenRun, prerequisite_missing
-from registry_server import RegistryServer
+from harden_child import HardenRun
+from registry_server import RegistryServer, prerequisite_missing
 from test_registry_transport import inspect, push_layout, skopeo_run
 
 from harden.cli.main import cli
@@ -140,6 +140,9 @@ def test_platform_picks_a_subset_and_a_missing_one_is_a_usage_error(
     assert run.code == 0, run.stderr
     _, index = read_index(tmp_path / "arm")
     assert [m["platform"]["architecture"] for m in index["manifests"]] == ["arm64"], "still an index: of one"
+    assert "left out: linux/amd64: not chosen by --platform" in run.stdout
+    assert "linux/amd64: not chosen by --platform" in json.loads((tmp_path / "r1" / "summary.json").read_text())[
+        "left_out"]
 
     missing = harden("image", f"oci:{layout}:1", "--no-verify", "--platform", "linux/s390x",
                      "--output", f"oci:{tmp_path / 'none'}:1", "--report-dir", str(tmp_path / "r2"))

@@ -12,7 +12,7 @@ from typing import Any
 
 import deb_python
 import pytest
-from conftest import HardenRun
+from harden_child import HardenRun
 from registry_server import RegistryServer
 
 pytestmark = pytest.mark.registry

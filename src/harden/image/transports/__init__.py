@@ -182,8 +182,9 @@ def choose_platforms(images: ImageSet, platforms: Sequence[Platform], where: str
         raise UsageError(f"{where} has no image for --platform {', '.join(missing)}",
                          details=[f"it has: {images.describe_platforms()}"])
     chosen = tuple(i for i in images.images if i.runs_on is not None and any(i.runs_on.matches(p) for p in platforms))
+    unchosen = tuple(f"{i.runs_on}: not chosen by --platform" for i in images.images if i not in chosen)
     return ImageSet(chosen, images.reference, images.is_index, images.media_type, images.annotations,
-                    images.skipped)
+                    images.skipped + unchosen)
 
 
 def open_image(ref: ImageRef | str, workspace: Path, *, limit: SizeLimit | None = None,
