@@ -90,6 +90,8 @@ class PlatformRun:
     how: str = ""
     harden_seconds: float = 0.0
     output_digest: str | None = None
+    folder: str = ""
+    """The folder of its reports (and of its files in the workspace): the platform's name, made unique."""
 
     @property
     def platform(self) -> Platform | None:
@@ -161,6 +163,7 @@ class HardenJob:
                                             limit=self._limit,
                                             label=str(image.runs_on) if self._count > 1 else None))
                     for image in images.images]
+            _name_folders(runs)
             if self.verify and self.policy.verify.enabled and not self.dry_run:
                 for run in runs:
                     require_python(run.loaded, blobs, run.label if len(runs) > 1 else None)
@@ -179,7 +182,7 @@ class HardenJob:
             progress.close()
             platform_reports = self._reports(runs, report_dir, images, written, dropped_annotations, blobs)
         if failed:
-            where = report_dir / ("summary.md" if len(runs) > 1 else "report.md")
+            where = report_dir / ("summary.md" if _several(runs, images) else "report.md")
             details = [f"{run.label}: {line}" if len(runs) > 1 else line
                        for run in failed for line in (run.verification.failures() if run.verification else [])]
             raise VerificationFailed(f"verification failed; nothing was written (see {where})", details=details)
@@ -216,7 +219,7 @@ class HardenJob:
 
     def _harden(self, run: PlatformRun, blobs: BlobStore, workdir: Path, progress: ProgressReporter,
                 started: float) -> None:
-        from harden.image.transports._layers import reopened
+        from harden.image.transports import output_annotations, reopened
 
         loaded = run.loaded
         if self._count > 1:
@@ -229,7 +232,7 @@ class HardenJob:
         if self.dry_run:
             return
         progress.phase("write layer" + (f" ({run.label})" if self._count > 1 else ""))
-        folder = workdir / "platforms" / _folder_name(run)
+        folder = workdir / "platforms" / run.folder
         folder.mkdir(parents=True, exist_ok=True)
         layer, config = self._write(run.result, loaded, blobs, folder)
         run.config = config
@@ -237,7 +240,7 @@ class HardenJob:
         from harden.image.model import Image
 
         run.output = Image(config, (reopened(layer, f"hardened layer ({run.label})"),), platform=run.platform,
-                           annotations=loaded.image.annotations)
+                           annotations=output_annotations(loaded.image.annotations)[0])
         run.harden_seconds = time.perf_counter() - started
         if self.verify and self.policy.verify.enabled:
             self._verify(run, blobs, folder, progress)
@@ -304,11 +307,11 @@ class HardenJob:
                  dropped_annotations: list[str], blobs: BlobStore) -> list[WrittenReports]:
         from harden.report.write import write_run_reports
 
-        several = len(runs) > 1 or images.is_index
+        several = _several(runs, images)
         reports = []
         for run in runs:
             assert run.result is not None
-            folder = report_dir / _folder_name(run) if several else report_dir
+            folder = report_dir / run.folder if several else report_dir
             reports.append(write_run_reports(
                 folder,
                 source=self.source,
@@ -342,8 +345,18 @@ def _platforms(texts: Sequence[str]) -> list[Platform]:
     return wanted
 
 
-def _folder_name(run: PlatformRun) -> str:
-    return run.platform.slug if run.platform is not None else "unknown-platform"
+def _several(runs: Sequence[PlatformRun], images: ImageSet) -> bool:
+    """Whether the reports go in a folder per platform, with a summary: an index, or several images."""
+    return len(runs) > 1 or images.is_index
+
+
+def _name_folders(runs: Sequence[PlatformRun]) -> None:
+    """``linux-arm64-v8``; a platform an index lists twice gets ``-2``, ``-3``…"""
+    seen: dict[str, int] = {}
+    for run in runs:
+        name = run.platform.slug if run.platform is not None else "unknown-platform"
+        seen[name] = seen.get(name, 0) + 1
+        run.folder = name if seen[name] == 1 else f"{name}-{seen[name]}"
 
 
 def _output_annotations(images: ImageSet) -> tuple[tuple[tuple[str, str], ...], list[str]]:

@@ -26,7 +26,7 @@ from harden.host_platform import host_platform
 from harden.image.model import Image, ImageSet, Platform
 from harden.image.reference import ImageRef
 from harden.image.space import SizeLimit
-from harden.image.transports._layers import DEFAULT_COMPRESSION, Compression
+from harden.image.transports._layers import DEFAULT_COMPRESSION, Compression, reopened
 from harden.image.transports._oci import output_annotations
 from harden.image.transports._transport import (
     Commit,
@@ -76,6 +76,7 @@ __all__ = [
     "parse_output",
     "parse_reference",
     "publish",
+    "reopened",
     "transport_of",
 ]
 
