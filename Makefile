@@ -52,7 +52,7 @@ DATA_STACK_CONTEXT := build/context/data-stack
 
 .PHONY: help all venv engine engine-stop base-image build-python-base build-python-deps images harden \
 	lock-deps test test-unit test-prereqs musl-python clean _build-python-base _build-python-deps _test \
-	build-data-stack _build-data-stack build-data-stack-plain _build-data-stack-plain
+	build-data-stack _build-data-stack build-data-stack-plain _build-data-stack-plain bench-registry
 
 help: ## List the targets
 	@echo "harden — make targets (variables: make VAR=value TARGET; see the top of the Makefile):"
@@ -156,7 +156,7 @@ _test:
 test-unit: venv test-prereqs musl-python ## Only the tests that need no engine (unit, cli)
 	$(VENV)/bin/python -m pytest -m "not engine" $(PYTEST_ARGS)
 
-test-prereqs: ## Install the Debian packages the tests need when missing (bwrap, musl, busybox, docker-registry, skopeo, umoci, openssl; see the script)
+test-prereqs: ## Install what the tests need when missing (bwrap, musl, busybox, docker-registry, skopeo, umoci, openssl, qemu-user-static + binfmt, Python .debs for amd64/arm64; see the script)
 	@bash scripts/test-prereqs.sh
 
 musl-python: test-prereqs ## Build the musl CPython the Alpine verification test runs (once, cached; 5-10 min; see the script)
@@ -166,6 +166,9 @@ musl-python: test-prereqs ## Build the musl CPython the Alpine verification test
 bench: venv images ## Benchmark spark-k8s-python-deps: original/naive/hardened sizes, time vs I/O floor, RSS, scaling (~15 min) → bench/results/
 	@$(VENV)/bin/python -c 'import matplotlib' 2>/dev/null || $(VENV)/bin/python -m pip install --quiet -e '.[bench]'
 	$(VENV)/bin/python bench/image_bench.py --image $(DEPS_IMAGE_TAG)
+
+bench-registry: venv test-prereqs images ## Registry → harden → registry vs skopeo copy, gzip vs zstd (~15 min) → bench/results/*.registry.md
+	$(VENV)/bin/python bench/registry_bench.py --image $(DEPS_IMAGE_TAG) --policy $(DEPS_IMAGE)
 
 clean: ## Remove build/ (the build contexts and engine.env); images and the engine stay
 	rm -rf build

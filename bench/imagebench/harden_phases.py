@@ -2,6 +2,7 @@
 phase began, so the benchmark can split one run into read, merge, stages, write, verify and reports.
 
     python harden_phases.py OUT.json image SOURCE [--tag T] [--policy P] [--report-dir D] [--no-verify] [--jobs N]
+                                              [--output REF ...] [--compression C] [--runner R]
     python harden_phases.py OUT.json verify ORIGINAL HARDENED [--policy P] [--report-dir D] [--jobs N]
 
 The phases are the ones harden announces to its progress reporter; "startup" is the time before the first
@@ -53,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     image.add_argument("source")
     image.add_argument("--tag")
     image.add_argument("--no-verify", action="store_true")
+    image.add_argument("--output", action="append", default=[])
+    image.add_argument("--compression")
+    image.add_argument("--runner", default="auto")
     verify = sub.add_parser("verify")
     verify.add_argument("original")
     verify.add_argument("hardened")
@@ -67,7 +71,8 @@ def _run(options: argparse.Namespace, clock: PhaseClock, outcome: dict[str, Any]
     if options.command == "image":
         result = api.harden_image(options.source, policy=options.policy, tag=options.tag,
                                   report_dir=options.report_dir, verify=not options.no_verify,
-                                  jobs=options.jobs, fail_on="never", progress=clock)
+                                  jobs=options.jobs, fail_on="never", progress=clock, outputs=options.output,
+                                  compression=options.compression, runner=options.runner)
         return {"bytes_before": result.bytes_before, "bytes_after": result.bytes_after,
                 "files_before": result.files_before, "files_after": result.files_after,
                 "image_id": result.image_id, "written": list(result.written),

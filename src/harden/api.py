@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harden.errors import HardenError, VerificationFailed
-from harden.pipeline import StageRecord
+from harden.errors import HardenError, UsageError, VerificationFailed
+from harden.job import HardenResult, PlatformResult
+from harden.report.write import default_report_dir
 
 if TYPE_CHECKING:
+    from harden.image.model import Platform
     from harden.image.space import SizeLimit
     from harden.policy import Policy
     from harden.progress import ProgressReporter
@@ -21,22 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class HardenResult:
-    source: str
-    policy_name: str
-    policy_digest: str
-    bytes_before: int
-    bytes_after: int
-    files_before: int
-    files_after: int
-    records: tuple[StageRecord, ...]
-    verification: VerificationReport | None
-    written: tuple[str, ...]
-    report_dir: Path | None
-    image_id: str | None
-    reports: WrittenReports | None = None
+__all__ = ["HardenResult", "PlatformResult"]  # the run's results, defined where the run is (harden.job)
 
 
 def load_policy(name: str) -> Policy:
@@ -61,7 +47,7 @@ def policy_for_image(reference: str, explicit: str | None) -> Policy:
     """The explicit policy, else the shipped policy named like the image repository, else ``default``."""
     if explicit:
         return load_policy(explicit)
-    from harden.image.reference import parse_reference
+    from harden.image.transports import parse_reference
 
     name = parse_reference(reference).short_name
     return load_policy(name if name in list_policies() else "default")
@@ -82,8 +68,14 @@ def harden_image(
     fail_on: str = "error",
     progress: ProgressReporter | None = None,
     max_image_bytes: int | None = None,
+    platforms: Sequence[str] = (),
+    compression: str | None = None,
+    tls_verify: bool | None = None,
 ) -> HardenResult:
-    """``max_image_bytes``: the most uncompressed bytes the image's layers may expand to (see image_size_limit)."""
+    """``max_image_bytes``: the most uncompressed bytes the image's layers may expand to (see image_size_limit);
+    ``platforms``: ``os/arch[/variant]`` of an index to harden (default: every platform); ``compression``:
+    ``gzip[:LEVEL]`` or ``zstd[:LEVEL]`` for the outputs that compress; ``tls_verify``: None verifies registries'
+    TLS (plain HTTP for loopback ones only), False does not (skopeo's ``--tls-verify=false``)."""
     from harden.job import HardenJob
 
     job = HardenJob(
@@ -99,6 +91,9 @@ def harden_image(
         jobs=jobs or os.cpu_count() or 1,
         progress=progress,
         size_limit=image_size_limit(max_image_bytes),
+        platforms=tuple(platforms),
+        compression=compression,
+        tls_verify=tls_verify,
     )
     from harden.report.findings import failing
 
@@ -108,8 +103,9 @@ def harden_image(
 
 def enforce_fail_on(result: HardenResult, fail_on: str) -> None:
     """Exit 1 (FindingsError) when the hardened image still has findings at or above ``fail_on``."""
-    if result.reports is not None and result.written:
-        result.reports.enforce(fail_on)
+    if result.written:
+        for reports in result.platform_reports:
+            reports.enforce(fail_on)
 
 
 def verify_images(
@@ -122,8 +118,12 @@ def verify_images(
     jobs: int = 0,
     progress: ProgressReporter | None = None,
     max_image_bytes: int | None = None,
+    platform: str | None = None,
+    tls_verify: bool | None = None,
 ) -> VerificationReport:
-    """``max_image_bytes`` applies to each of the two images (see image_size_limit)."""
+    """``max_image_bytes`` applies to each of the two images (see image_size_limit); ``platform`` chooses the
+    image of an index (default: this machine's)."""
+    from harden.image.transports import RegistryOptions
     from harden.job import verify_references
 
     return verify_references(
@@ -135,18 +135,31 @@ def verify_images(
         jobs=jobs or os.cpu_count() or 1,
         progress=progress,
         size_limit=image_size_limit(max_image_bytes),
+        platform=parse_platform(platform) if platform else None,
+        registry=RegistryOptions(tls_verify=tls_verify),
     )
+
+
+def parse_platform(text: str) -> Platform:
+    """``os/arch[/variant]``; UsageError for anything else."""
+    from harden.image.model import Platform
+
+    try:
+        return Platform.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--platform: {exc}") from None
+
+
+def transports_help() -> str:
+    """The transports table, one line each (generated from ``harden.image.transports.TRANSPORTS``)."""
+    from harden.image.transports import help_text
+
+    return help_text()
 
 
 def raise_if_failed(report: VerificationReport) -> None:
     if not report.ok:
         raise VerificationFailed("verification failed", details=report.failures())
-
-
-def default_report_dir(source: str) -> Path:
-    from harden.image.reference import parse_reference
-
-    return Path("reports") / parse_reference(source).short_name
 
 
 
@@ -158,17 +171,19 @@ def review_image(
     sanitize: bool = False,
     progress: ProgressReporter | None = None,
     max_image_bytes: int | None = None,
+    platform: str | None = None,
 ) -> WrittenReports:
     """``harden report``: the security review of any image; runs no stage and changes nothing."""
-    from harden.report.write import review_image as _review
+    from harden.job import review_reference
 
-    return _review(
+    return review_reference(
         reference,
         policy=load_policy(policy) if policy else None,
         report_dir=report_dir or default_report_dir(reference),
         progress=progress,
         sanitize=sanitize,
         size_limit=image_size_limit(max_image_bytes),
+        platform=parse_platform(platform) if platform else None,
     )
 
 

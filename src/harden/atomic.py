@@ -60,16 +60,40 @@ def _owned_temp(
     raise InternalError(f"no free temp name in {parent} after {_ATTEMPTS} attempts")
 
 
-def _create_file(path: Path) -> None:
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-
-
 def _remove_file(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
 def _create_dir(path: Path) -> None:
     path.mkdir(mode=0o700)
+
+
+def _create_public_file(path: Path) -> None:
+    """An output file: ordinary permissions, 0666 less the umask (as skopeo and ``cp`` make them)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+
+
+def _create_public_dir(path: Path) -> None:
+    """An output directory: 0777 less the umask."""
+    path.mkdir(mode=0o777)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (``/proc/self/status``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no other way to read it: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def make_ordinary(path: Path, *, directory: bool = False) -> None:
+    """Give a file made private by ``mkstemp`` (0600) the permissions of an ordinary new file (umask)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 def scratch_dir(parent: Path, prefix: str, suffix: str = "") -> contextlib.AbstractContextManager[Path]:
@@ -171,7 +195,9 @@ class Publication:
             publication.commit()
             tag()  # a failure here still takes both outputs back
 
-    ``stage_file`` / ``stage_dir`` check the destination and hand out a fresh temp path beside it. ``commit``
+    ``stage_file`` / ``stage_dir`` check the destination and hand out a fresh temp path beside it, with the
+    permissions of an ordinary new file or directory (the umask's: an image output is readable like any other
+    file, as skopeo's are; ``scratch_dir`` stays private). ``commit``
     moves every temp path into place, keeping each previous destination aside (``.old``) until the block
     ends. Leaving the block normally commits (if not done yet) and drops the previous destinations; leaving
     it by an exception (any failure, Ctrl-C, SIGTERM) restores them and removes every temp path.
@@ -226,7 +252,7 @@ class Publication:
         target = dest.parent.resolve() / dest.name
         if any(entry.dest.parent.resolve() / entry.dest.name == target for entry in self._staged):
             raise UsageError(f"{dest} is written twice in one publication")
-        create, remove = (_create_dir, remove_tree) if is_dir else (_create_file, _remove_file)
+        create, remove = (_create_public_dir, remove_tree) if is_dir else (_create_public_file, _remove_file)
         tmp = self._stack.enter_context(_owned_temp(dest.parent, f".{dest.name}.", ".partial", create, remove))
         self._staged.append(_Staged(tmp, dest, is_dir))
         return tmp

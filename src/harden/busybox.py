@@ -27,8 +27,6 @@ ELF_MAGIC = b"\x7fELF"
 BANNER = re.compile(rb"BusyBox v([0-9][^\s\x00()]*)")
 _NAME = re.compile(rb"[A-Za-z0-9_.\[\-]{1,64}")
 _TAIL = re.compile(rb"[A-Za-z0-9_.\[\-]{1,64}\Z")
-SHELL_APPLETS = ("sh", "ash", "hush", "bash")
-"""busybox applets that are shells (``bash`` is ash under another name when CONFIG_BASH_IS_ASH)."""
 
 
 def _name_offsets(names: list[bytes]) -> list[int]:
@@ -195,8 +193,9 @@ class ShellRemoval:
         )
 
 
-def plan_shell_removal(rootfs: Rootfs, binary: BusyboxBinary, shells: Iterable[str] = SHELL_APPLETS) -> ShellRemoval:
-    """The binary's links named after a shell in ``shells``, and what else it provides."""
+def plan_shell_removal(rootfs: Rootfs, binary: BusyboxBinary, shells: Iterable[str]) -> ShellRemoval:
+    """The binary's links named after a shell in ``shells`` (drop-shells' list: busybox's sh, ash, hush and
+    bash applets among them), and what else it provides."""
     shell_names = set(shells)
     links = applet_links(rootfs, binary)
     return ShellRemoval(

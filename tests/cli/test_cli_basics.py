@@ -77,7 +77,8 @@ def test_malformed_references_are_usage_errors(scene: Scene, reference: str, mes
 
 def test_engine_name_as_output_is_a_usage_error(scene: Scene, tiny: Path) -> None:
     run = scene.run("image", f"docker-archive:{tiny}", "--no-verify", "--output", "some/image:1")
-    assert run.exit_code == 2 and "--output takes docker-archive:, oci-archive: or oci:" in run.error_line
+    assert run.exit_code == 2 and "--output takes docker://, docker-archive:, oci-archive:, oci:" in run.error_line
+    assert "use --tag NAME:TAG for the engine" in run.error_line
     assert run.created == set()
 
 

@@ -14,20 +14,17 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 import harden.engine
-import harden.image.sinks
-import harden.image.sinks.daemon
+import harden.image.transports.daemon
+import harden.image.transports.oci_layout
 from harden.errors import InputError
 from harden.image.workspace import Terminated
 from hostile.hostile_scene import ERROR_PREFIX, Run, Scene
 from hostile.hostile_support import base_layer
-
-if TYPE_CHECKING:
-    from harden.atomic import Publication
 
 TIMEOUT_SECONDS = 120
 EARLIER = b"an earlier run's output\n"
@@ -170,15 +167,13 @@ def test_a_second_output_failing_mid_write_publishes_nothing(
     if earlier:
         three_outputs(scene)[0].write_bytes(EARLIER)
 
-    def half_written_layout(config: Any, layers: Any, dest: Path, *, publication: Publication | None = None,
-                            **options: Any) -> Path:
-        assert publication is not None, "write_output must stage in the run's publication"
-        staged = publication.stage_dir(dest)
+    def half_written_layout(built: Any, staged: Path, **options: Any) -> str:
+        assert staged.name.endswith(".partial"), "the layout must be staged in the run's publication"
         (staged / "blobs").mkdir()
         (staged / "blobs" / "half-a-layer").write_bytes(b"\0" * 4096)
         raise error
 
-    monkeypatch.setattr(harden.image.sinks, "write_oci_layout", half_written_layout)
+    monkeypatch.setattr(harden.image.transports.oci_layout, "write_built", half_written_layout)
     run = run_three(scene, archive)
     assert_failure_reported(run, code, f"cannot write --output oci:{scene.out / 'layout'}: No space left on device")
     assert_nothing_published(scene, run, earlier)
@@ -215,9 +210,9 @@ class FakeEngine:
         self.removed: list[str] = []
         self.error = error
         monkeypatch.setattr(harden.engine, "connect", lambda: self)
-        monkeypatch.setattr(harden.image.sinks.daemon, "load_archive", lambda archive: "sha256:" + "ab" * 32)
-        monkeypatch.setattr(harden.image.sinks.daemon, "tag_image", self.tag_image)
-        monkeypatch.setattr(harden.image.sinks.daemon, "remove_image", self.removed.append)
+        monkeypatch.setattr(harden.image.transports.daemon, "load_archive", lambda archive: "sha256:" + "ab" * 32)
+        monkeypatch.setattr(harden.image.transports.daemon, "tag_image", self.tag_image)
+        monkeypatch.setattr(harden.image.transports.daemon, "remove_image", self.removed.append)
 
     def close(self) -> None:
         pass

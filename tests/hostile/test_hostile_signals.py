@@ -52,8 +52,9 @@ def wait_for(found: Callable[[], bool], proc: subprocess.Popen[str]) -> None:
 
 
 def writing_layer(scene: Scene) -> bool:
-    """The squashed layer is being written in the workspace (``.layer.tar.*.tmp``, then ``layer.tar``)."""
-    return any(p.name.startswith(".layer.tar.") or p.name == "layer.tar" for p in scene.work.glob("*/*"))
+    """The squashed layer is being written in the workspace (``.layer.tar.*.tmp``, then ``layer.tar``, in the
+    platform's folder)."""
+    return any(p.name.startswith(".layer.tar.") or p.name == "layer.tar" for p in scene.work.rglob("*layer.tar*"))
 
 
 def writing_output(scene: Scene) -> bool:

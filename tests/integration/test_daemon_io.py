@@ -14,9 +14,9 @@ from harden.errors import ImageNotFound
 from harden.image.blobs import BlobStore
 from harden.image.merge import merge_layers
 from harden.image.model import FileEntry, Rootfs
-from harden.image.sinks import write_docker_archive
-from harden.image.sinks.daemon import load_archive, remove_image, tag_image
-from harden.image.sources import open_image
+from harden.image.transports import open_image
+from harden.image.transports.daemon import load_archive, remove_image, tag_image
+from harden.image.transports.docker_archive import write_docker_archive
 from harden.image.writer import with_written_layers, write_layer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -78,7 +78,7 @@ def test_load_untagged_then_tag_then_read_back(
 
     tag_image(image_id, TEST_TAG, client=docker_client)
     cleanup.insert(0, TEST_TAG)
-    image = open_image(TEST_TAG, tmp_path / "ws2", client=docker_client)
+    image = open_image(TEST_TAG, tmp_path / "ws2", engine=docker_client)
     assert image.config.user == "1000" and image.config.entrypoint == ("/usr/bin/tool",)
     assert any(t.endswith("harden-test/daemon-io:1") for t in image.repo_tags)
     again = merge_layers(image.layers, BlobStore(tmp_path / "blobs2")).rootfs
@@ -88,7 +88,7 @@ def test_load_untagged_then_tag_then_read_back(
 
 def test_missing_image_is_image_not_found(docker_client: Any, tmp_path: Path) -> None:
     with pytest.raises(ImageNotFound) as caught:
-        open_image("harden-test/does-not-exist:nope", tmp_path, client=docker_client)
+        open_image("harden-test/does-not-exist:nope", tmp_path, engine=docker_client)
     assert caught.value.exit_code == 3
     remove_image("sha256:" + "0" * 64, client=docker_client)  # removing a missing image is not an error
 
@@ -98,7 +98,7 @@ def test_real_image_round_trip(
 ) -> None:
     """The base image: engine save → merge → squash → docker-archive → load → save → merge → same tree."""
     blobs = BlobStore(tmp_path / "blobs")
-    image = open_image(python_base_image, tmp_path / "ws", client=docker_client)
+    image = open_image(python_base_image, tmp_path / "ws", engine=docker_client)
     result = merge_layers(image.layers, blobs)
     assert result.dropped == ()
     rootfs = result.rootfs
@@ -108,7 +108,7 @@ def test_real_image_round_trip(
     archive = write_docker_archive(config, [layer], tmp_path / "squashed.tar")
     image_id = load_archive(archive, client=docker_client)
     cleanup.append(image_id)
-    loaded = open_image(image_id, tmp_path / "ws2", client=docker_client)
+    loaded = open_image(image_id, tmp_path / "ws2", engine=docker_client)
     assert loaded.config.diff_ids == (layer.diff_id,)
     again = merge_layers(loaded.layers, BlobStore(tmp_path / "blobs2")).rootfs
     assert normalized(again) == normalized(rootfs)

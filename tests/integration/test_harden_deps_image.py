@@ -108,9 +108,9 @@ def deep_delete(hardened: dict[str, Any], docker_client: Any,
     """The hardened image with one deep pandas module deleted by hand, loaded into the engine."""
     from harden.image.blobs import BlobStore
     from harden.image.merge import merge_layers
-    from harden.image.sinks.daemon import load_archive, remove_image
-    from harden.image.sinks.docker_archive import write_docker_archive
-    from harden.image.sources import open_image
+    from harden.image.transports import open_image
+    from harden.image.transports.daemon import load_archive, remove_image
+    from harden.image.transports.docker_archive import write_docker_archive
     from harden.image.writer import with_written_layers, write_layer
 
     assert hardened["proc"].returncode == 0, hardened["proc"].stderr[-2000:]

@@ -305,8 +305,8 @@ def test_an_interpreter_gone_from_the_hardened_image_fails(images: Images, tmp_p
 @pytest.fixture(scope="module")
 def engine_images(images: Images, docker_client: Any,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    from harden.image.sinks.daemon import load_archive, remove_image
-    from harden.image.sinks.docker_archive import write_docker_archive
+    from harden.image.transports.daemon import load_archive, remove_image
+    from harden.image.transports.docker_archive import write_docker_archive
     from harden.image.writer import with_written_layers, write_layer
 
     folder = tmp_path_factory.mktemp("verify-engine")

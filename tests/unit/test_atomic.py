@@ -53,10 +53,10 @@ def test_signal_right_after_creation_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, which: str
 ) -> None:
     if which == "file":
-        monkeypatch.setattr(atomic, "_create_file", interrupt_after(atomic._create_file))
+        monkeypatch.setattr(atomic, "_create_public_file", interrupt_after(atomic._create_public_file))
         context = atomic_file(tmp_path / "out.tar")
     else:
-        monkeypatch.setattr(atomic, "_create_dir", interrupt_after(atomic._create_dir))
+        monkeypatch.setattr(atomic, "_create_public_dir", interrupt_after(atomic._create_public_dir))
         context = atomic_dir(tmp_path / "layout")
     with pytest.raises(KeyboardInterrupt), context:
         pytest.fail("the body must not run")

@@ -14,7 +14,7 @@ from typing import Any
 
 from harden.attest import uris
 from harden.errors import InternalError
-from harden.image.sinks.oci_layout import MANIFEST_TYPE
+from harden.image.transports.oci_layout import MANIFEST_TYPE
 
 SHA256_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 

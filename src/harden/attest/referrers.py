@@ -25,9 +25,9 @@ from typing import Any
 from harden.atomic import atomic_file
 from harden.attest.statements import CYCLONEDX_TYPE, PROVENANCE_TYPE, VSA_TYPE
 from harden.errors import BadArchive, ImageNotFound, UsageError
-from harden.image.sinks.oci_layout import INDEX_TYPE, MANIFEST_TYPE, REF_NAME, canonical_json
-from harden.image.sources._archive import BlobReader, DirTree
-from harden.image.sources._common import blob_name, check_digest, verify_bytes
+from harden.image.transports._archive import BlobReader, DirTree
+from harden.image.transports._common import blob_name, check_digest, verify_bytes
+from harden.image.transports.oci_layout import INDEX_TYPE, MANIFEST_TYPE, REF_NAME, canonical_json
 
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY_BLOB = b"{}"

@@ -20,7 +20,7 @@ from harden.attest.keys import VerifyKey
 from harden.attest.referrers import TITLE, read_blob, referrers
 from harden.attest.statements import CYCLONEDX_TYPE, PROVENANCE_TYPE, VSA_TYPE, parse_statement
 from harden.errors import AttestationFailed, InternalError
-from harden.image.sources._archive import BlobReader
+from harden.image.transports._archive import BlobReader
 
 REQUIRED = (PROVENANCE_TYPE, VSA_TYPE, CYCLONEDX_TYPE)
 NAMES = {PROVENANCE_TYPE: "SLSA provenance", VSA_TYPE: "verification summary (VSA)", CYCLONEDX_TYPE: "CycloneDX SBOM"}

@@ -12,13 +12,35 @@ from harden.cli.options import command_progress, max_image_size
 from harden.units import human_bytes
 
 
-@click.command()
+def _help() -> str:
+    return (
+        "Harden SOURCE: an engine image name, or any transport below.\n\n"
+        "The source is never changed. The result is tagged/written only after verification passed, every output "
+        "or none. An index (a multi-platform image) is hardened platform by platform and written as an index of "
+        "the same platforms; each platform is verified where this machine can run it (natively, or through "
+        "binfmt_misc/qemu-user), else by the static ELF linkage check, and the reports say which.\n\n"
+        "\b\nTransports (SOURCE and --output):\n"
+        + "\n".join(f"  {line}" for line in api.transports_help().splitlines())
+    )
+
+
+@click.command(help=_help())
 @click.argument("source")
 @click.option("--policy", "policy_name", metavar="NAME|FILE",
               help="Policy to apply (default: the shipped policy named like the image, else 'default').")
 @click.option("--tag", help="Tag for the hardened image in the engine (default NAME:hardened for engine sources).")
 @click.option("--output", "outputs", multiple=True, metavar="REF",
-              help="Also write docker-archive:PATH, oci-archive:PATH or oci:DIR (repeatable).")
+              help="Also write docker://HOST/REPO:TAG, oci:DIR[:REF], oci-archive:PATH[:REF], "
+                   "docker-archive:PATH[:NAME:TAG] or docker-daemon:NAME:TAG (repeatable).")
+@click.option("--platform", "platforms", multiple=True, metavar="OS/ARCH[/VARIANT]",
+              help="Harden only these platforms of an index (repeatable; default: every platform). A platform the "
+                   "source lacks is a usage error.")
+@click.option("--compression", metavar="gzip|zstd[:LEVEL]",
+              help="Layer compression of oci:, oci-archive: and docker:// outputs (default gzip:6; zstd default "
+                   "level 3). docker-archive: and the engine keep layers uncompressed.")
+@click.option("--tls-verify", type=click.BOOL, default=None, metavar="BOOL",
+              help="Registries: verify TLS (default; plain HTTP only for loopback registries). false: skopeo's "
+                   "--tls-verify=false (plain HTTP allowed, certificates not checked).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the reports go (default reports/<image name>).")
 @click.option("--no-verify", is_flag=True, help="Skip diff-verification (not recommended).")
@@ -44,11 +66,10 @@ def image(
     jobs: int,
     fail_on: str,
     max_image_bytes: int | None,
+    platforms: tuple[str, ...],
+    compression: str | None,
+    tls_verify: bool | None,
 ) -> None:
-    """Harden SOURCE (an engine image name, docker-archive:PATH, oci-archive:PATH or oci:DIR).
-
-    The source is never changed. The result is tagged/written only after verification passed.
-    """
     progress = command_progress()
     try:
         result = api.harden_image(
@@ -65,6 +86,9 @@ def image(
             fail_on=fail_on,
             progress=progress,
             max_image_bytes=max_image_bytes,
+            platforms=platforms,
+            compression=compression,
+            tls_verify=tls_verify,
         )
     finally:
         progress.close()

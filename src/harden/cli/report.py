@@ -20,15 +20,17 @@ from harden.units import human_bytes
 @click.option("--fail-on", type=click.Choice(["error", "warning", "never"]), default="error",
               show_default=True, help="Exit 1 when findings at or above this severity exist.")
 @click.option("--sanitize", is_flag=True, help="Drop unsafe layer entries (listed) instead of refusing the image.")
+@click.option("--platform", metavar="OS/ARCH[/VARIANT]",
+              help="The platform to review when IMAGE is an index (default: this machine's).")
 @max_image_size
 def report(image: str, policy_name: str | None, report_dir: Path | None, fail_on: str, sanitize: bool,
-           max_image_bytes: int | None) -> None:
-    """Write report.json/md/html/sarif and a CycloneDX SBOM for IMAGE (an engine image name,
-    docker-archive:PATH, oci-archive:PATH or oci:DIR). Nothing is changed or written to the engine."""
+           platform: str | None, max_image_bytes: int | None) -> None:
+    """Write report.json/md/html/sarif and a CycloneDX SBOM for IMAGE (an engine image name or any transport
+    of `harden image --help`). Nothing is changed or written to the engine."""
     progress = command_progress()
     try:
         written = api.review_image(image, policy=policy_name, report_dir=report_dir, progress=progress,
-                                   sanitize=sanitize, max_image_bytes=max_image_bytes)
+                                   sanitize=sanitize, max_image_bytes=max_image_bytes, platform=platform)
     finally:
         progress.close()
     sizes = written.report["sizes"]["before"]

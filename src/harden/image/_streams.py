@@ -17,7 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, cast
 
-from harden.errors import BadArchive, UnsupportedImage
+import zstandard
+
+from harden.errors import BadArchive
 
 CHUNK = 1 << 20
 
@@ -31,6 +33,7 @@ _DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
     zlib.error,
     lzma.LZMAError,
     gzip.BadGzipFile,
+    zstandard.ZstdError,
 )
 
 
@@ -90,13 +93,7 @@ def decompressor(raw: IO[bytes], compression: str, what: str) -> IO[bytes]:
     if compression == "xz":
         return lzma.LZMAFile(raw)
     if compression == "zstd":
-        try:
-            import zstandard  # type: ignore[import-not-found]
-        except ImportError:
-            raise UnsupportedImage(
-                f"{what} is zstd-compressed; install the optional 'zstandard' package to read it"
-            ) from None
-        return zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[no-any-return]
+        return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw))
     return raw
 
 
@@ -137,11 +134,6 @@ class VerifyingReader(io.RawIOBase):
         except _DECOMPRESSION_ERRORS as exc:
             self._failure = BadArchive(f"{self._what}: corrupt or truncated data ({exc})")
             raise self._failure from exc
-        except OSError as exc:
-            if type(exc).__name__.startswith("Zstd"):
-                self._failure = BadArchive(f"{self._what}: corrupt zstd data ({exc})")
-                raise self._failure from exc
-            raise
         if data:
             self._hasher.update(data)
             self._size += len(data)

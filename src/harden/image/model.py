@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import copy
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -310,11 +311,6 @@ class ImageConfig:
         raw["config"] = config
         return ImageConfig(raw)
 
-    def with_env(self, name: str, value: str) -> ImageConfig:
-        env = [item for item in self.env if item.partition("=")[0] != name]
-        env.append(f"{name}={value}")
-        return self.with_container_config(Env=env)
-
     def with_label(self, name: str, value: str) -> ImageConfig:
         labels = dict(self.labels)
         labels[name] = value
@@ -364,12 +360,114 @@ class Layer:
     region: FileRegion | None = field(default=None, compare=False, repr=False)
 
 
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm",
+                 "i386": "386", "i686": "386", "ppc64el": "ppc64le"}
+_PLATFORM_PART = re.compile(r"^[a-z0-9._-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """Where an image runs: ``os/architecture[/variant]`` as OCI writes it (``linux/arm64/v8``).
+
+    ``os_version`` is carried through (Windows images) but never compared."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+    os_version: str | None = field(default=None, compare=False)
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """``os/arch[/variant]`` (``linux/amd64``, ``linux/arm/v7``); ValueError for anything else. Machine names
+        are normalized as containerd does (``x86_64`` → ``amd64``, ``aarch64`` → ``arm64``)."""
+        parts = text.strip().lower().split("/")
+        if len(parts) not in (2, 3) or not all(part and _PLATFORM_PART.match(part) for part in parts):
+            raise ValueError(f"{text!r} is not a platform (expected OS/ARCH[/VARIANT], e.g. linux/arm64)")
+        return cls(parts[0], _ARCH_ALIASES.get(parts[1], parts[1]), parts[2] if len(parts) == 3 else None)
+
+    @classmethod
+    def of_config(cls, config: ImageConfig) -> Platform | None:
+        if not config.os or not config.architecture:
+            return None
+        variant = config.raw.get("variant")
+        version = config.raw.get("os.version")
+        return cls(config.os, config.architecture, str(variant) if variant else None,
+                   str(version) if version else None)
+
+    @property
+    def normalized_variant(self) -> str | None:
+        """The variant with containerd's defaults spelled out: arm64 means v8, arm means v7."""
+        if self.variant:
+            return self.variant
+        return {"arm64": "v8", "arm": "v7"}.get(self.architecture)
+
+    def matches(self, wanted: Platform) -> bool:
+        """Whether this (an image's) platform is what ``wanted`` asks for; a request without a variant takes
+        any variant, and ``linux/arm64`` is ``linux/arm64/v8``."""
+        if (self.os, self.architecture) != (wanted.os, wanted.architecture):
+            return False
+        return wanted.variant is None or self.normalized_variant == wanted.normalized_variant
+
+    @property
+    def slug(self) -> str:
+        """A file name for it: ``linux-arm64-v8``."""
+        return str(self).replace("/", "-")
+
+    def to_json(self) -> dict[str, str]:
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.os_version:
+            out["os.version"] = self.os_version
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.os}/{self.architecture}" + (f"/{self.variant}" if self.variant else "")
+
+
 @dataclass(frozen=True, slots=True)
 class Image:
-    """A config plus its layers (oldest first), as read from one source."""
+    """A config plus its layers (oldest first), as read from one source.
+
+    ``platform`` is what the index said of this image (else what its config says; None when neither says);
+    ``annotations`` are its descriptor's in that index."""
 
     config: ImageConfig
     layers: tuple[Layer, ...]
     reference: str = ""
     repo_tags: tuple[str, ...] = ()
     config_digest: str = ""
+    platform: Platform | None = None
+    annotations: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def runs_on(self) -> Platform | None:
+        """The platform: the index's word, else the config's."""
+        return self.platform or Platform.of_config(self.config)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSet:
+    """What a reference names: one image, or every platform image of an index (``is_index``).
+
+    ``annotations`` and ``media_type`` are the index's own; ``skipped`` names what was left out, with the
+    reason: index entries that are not platform images (attestation manifests, artifacts), platforms not
+    chosen."""
+
+    images: tuple[Image, ...]
+    reference: str = ""
+    is_index: bool = False
+    media_type: str | None = None
+    annotations: tuple[tuple[str, str], ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    @classmethod
+    def single(cls, image: Image) -> ImageSet:
+        return cls((image,), image.reference)
+
+    @property
+    def platforms(self) -> tuple[Platform | None, ...]:
+        return tuple(image.runs_on for image in self.images)
+
+    def describe_platforms(self) -> str:
+        return ", ".join(str(p) if p is not None else "unknown platform" for p in self.platforms)

@@ -1,26 +1,17 @@
-"""Image references: where an image comes from or goes to.
+"""The ``ImageRef`` value and the Docker name grammar (``[host[:port]/]path[:tag][@digest]``, image ids).
 
-``NAME[:TAG][@DIGEST]`` or an image id is an image in the Docker-API engine; ``docker-archive:PATH[:REF]``,
-``oci-archive:PATH[:REF]`` and ``oci:DIR[:REF]`` are files (skopeo's syntax: the path ends at the first
-``:``).
-``REF`` selects one image of several: a repo tag (docker-archive), a ``org.opencontainers.image.ref.name``
-annotation (OCI), or ``@N`` for the N-th image.
+Which texts name which transport, and how each transport reads its part, is the transports' business
+(``harden.image.transports``, one module per transport, registered in one table); this module holds only what
+they share: the value they parse into and the grammar of image names.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from harden.errors import UsageError
-
-Transport = Literal["daemon", "docker-archive", "oci-archive", "oci"]
-
-FILE_TRANSPORTS: tuple[Transport, ...] = ("docker-archive", "oci-archive", "oci")
-_DAEMON_ALIASES = ("daemon:", "docker-daemon:")
-_UNSUPPORTED = ("docker://", "dir:", "containers-storage:", "registry:")
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -28,24 +19,22 @@ _DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?)"
 _NAME = rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
-_NAME_RE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
+NAME_RE = re.compile(rf"^(?P<name>{_NAME})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
 _ID_RE = re.compile(r"^(?:sha256:)?[a-f0-9]{12,64}$")
-_OCI_REF_RE = re.compile(r"^[A-Za-z0-9._:@/+-]+$")
-_INDEX_RE = re.compile(r"^@(?P<index>[0-9]+)$")
 
 
 @dataclass(frozen=True, slots=True)
 class ImageRef:
-    """A parsed reference. ``name`` is the engine reference (daemon) or the selector inside an archive."""
+    """A parsed reference: the transport's name, and what it needs of the text (a ``path`` for files, a
+    ``name`` — an engine reference, a ``host/repository:tag`` or a selector inside a file —, an ``index``
+    ``@N`` selecting the N-th image of a file). ``canonical`` is the text the transport reads back (set by the
+    transport's parser; compared by value, not by text)."""
 
-    transport: Transport
+    transport: str
     path: Path | None = None
     name: str | None = None
     index: int | None = None
-
-    @property
-    def is_daemon(self) -> bool:
-        return self.transport == "daemon"
+    canonical: str = field(default="", compare=False)
 
     @property
     def text(self) -> str:
@@ -54,11 +43,11 @@ class ImageRef:
 
     @property
     def repository(self) -> str:
-        """The repository (no tag, no digest) of the engine name or selector; else the file's short name."""
+        """The repository (no tag, no digest) of the name; else the file's short name."""
         if self.name is not None:
-            if is_image_id(self.name) and not _NAME_RE.match(self.name):
+            if is_image_id(self.name) and not NAME_RE.match(self.name):
                 return self.name
-            match = _NAME_RE.match(self.name)
+            match = NAME_RE.match(self.name)
             if match is not None:
                 return match.group("name")
             return self.name
@@ -68,7 +57,7 @@ class ImageRef:
     def short_name(self) -> str:
         """A short name: the last repository component (``spark-k8s-python-deps``), or the file's stem."""
         if self.name is not None:
-            match = _NAME_RE.match(self.name)
+            match = NAME_RE.match(self.name)
             if match is not None:
                 return match.group("name").rsplit("/", 1)[-1]
             return self.name.rsplit("/", 1)[-1].split(":", 1)[0] or "image"
@@ -80,14 +69,14 @@ class ImageRef:
         return "image"
 
     def __str__(self) -> str:
-        if self.transport == "daemon":
-            return self.name or ""
-        text = f"{self.transport}:{self.path}"
+        if self.canonical:
+            return self.canonical
+        body = str(self.path) if self.path is not None else ""
         if self.name is not None:
-            text += f":{self.name}"
+            body = f"{body}:{self.name}" if body else self.name
         elif self.index is not None:
-            text += f":@{self.index}"
-        return text
+            body += f":@{self.index}"
+        return f"{self.transport}:{body}"
 
 
 def is_image_id(text: str) -> bool:
@@ -96,14 +85,14 @@ def is_image_id(text: str) -> bool:
 
 def is_valid_name(text: str) -> bool:
     """A Docker reference ``[host[:port]/]path[:tag][@digest]`` or an image id."""
-    return bool(_NAME_RE.match(text)) or is_image_id(text)
+    return bool(NAME_RE.match(text)) or is_image_id(text)
 
 
 def split_tag(name: str) -> tuple[str, str]:
     """``repo:tag`` → (repo, tag); a missing tag is ``latest``. Digests are kept in the repo part."""
     if "@" in name:
         return name, ""
-    match = _NAME_RE.match(name)
+    match = NAME_RE.match(name)
     if match is None:
         raise UsageError(f"invalid image name {name!r}")
     return match.group("name"), match.group("tag") or "latest"
@@ -131,47 +120,3 @@ def names_match(wanted: str, candidate: str) -> bool:
         return familiar_name(normalize_tag(wanted)) == familiar_name(normalize_tag(candidate))
     except UsageError:
         return False
-
-
-def parse_reference(text: str) -> ImageRef:
-    """Parse a source or output reference; bad syntax raises UsageError (exit 2)."""
-    text = text.strip()
-    if not text:
-        raise UsageError("empty image reference")
-    for prefix in _UNSUPPORTED:
-        if text.startswith(prefix):
-            raise UsageError(
-                f"unsupported transport in {text!r}: "
-                "use an engine name, docker-archive:, oci-archive: or oci:"
-            )
-    for alias in _DAEMON_ALIASES:
-        if text.startswith(alias):
-            return _daemon_ref(text[len(alias) :], text)
-    for transport in FILE_TRANSPORTS:
-        if text.startswith(transport + ":"):
-            return _file_ref(transport, text[len(transport) + 1 :], text)
-    return _daemon_ref(text, text)
-
-
-def _daemon_ref(name: str, text: str) -> ImageRef:
-    if not is_valid_name(name):
-        raise UsageError(
-            f"invalid image reference {text!r} (expected NAME[:TAG], an image id, or TRANSPORT:PATH)"
-        )
-    return ImageRef("daemon", name=name)
-
-
-def _file_ref(transport: Transport, rest: str, text: str) -> ImageRef:
-    path_text, sep, selector = rest.partition(":")
-    if not path_text:
-        raise UsageError(f"missing path in {text!r} (expected {transport}:PATH)")
-    path = Path(path_text)
-    if not sep:
-        return ImageRef(transport, path=path)
-    index_match = _INDEX_RE.match(selector)
-    if index_match:
-        return ImageRef(transport, path=path, index=int(index_match.group("index")))
-    valid = _NAME_RE.match(selector) if transport == "docker-archive" else _OCI_REF_RE.match(selector)
-    if not selector or not valid:
-        raise UsageError(f"invalid image selector {selector!r} in {text!r}")
-    return ImageRef(transport, path=path, name=selector)

@@ -1,6 +1,7 @@
 """The source image is never changed: outputs and report directories that would write into it (or replace
 it) are refused before any work, as are two outputs to the same path (the second would silently win) or one
-inside the other."""
+inside the other. References without a path (a registry tag, an engine tag) overlap when they name the same
+thing (the transport says what that is)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from harden.errors import UsageError
 from harden.image.reference import ImageRef
+from harden.image.transports import identity_of, path_of
 
 
 def _real(path: Path) -> Path:
@@ -38,10 +40,17 @@ def refuse_writes_into_sources(
     problems: list[str] = []
     conflicts: list[str] = []
     seen: dict[Path, str] = {}
+    named: dict[str, str] = {}
     for ref in outputs:
-        if ref.path is None:
+        identity = identity_of(ref)
+        if identity is not None:
+            if identity in named:
+                conflicts.append(f"--output {ref.text} writes the same image as --output {named[identity]}")
+            named.setdefault(identity, ref.text)
+        path = path_of(ref)
+        if path is None:
             continue
-        real = _real(ref.path)
+        real = _real(path)
         for other, text in seen.items():
             if real == other:
                 conflicts.append(f"--output {ref.text} writes the same path as --output {text}")
@@ -49,11 +58,15 @@ def refuse_writes_into_sources(
                 conflicts.append(f"--output {ref.text} and --output {text} are inside one another")
         seen.setdefault(real, ref.text)
     for source in sources:
-        if source.path is None:
+        identity = identity_of(source)
+        if identity is not None and identity in named:
+            problems.append(f"--output {named[identity]} would overwrite the source {source.text}")
+        source_path = path_of(source)
+        if source_path is None:
             continue
-        src = _real(source.path)
+        src = _real(source_path)
         problems += [f"--output {ref.text} would overwrite the source {source.text}"
-                     for ref in outputs if ref.path is not None and _overlaps(_real(ref.path), src)]
+                     for ref in outputs if (out := path_of(ref)) is not None and _overlaps(_real(out), src)]
         if report_dir is not None:
             reports = _real(report_dir)
             if _same(reports, src) or src in reports.parents:

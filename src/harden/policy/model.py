@@ -7,12 +7,14 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import harden.policy.toml_writer as toml_writer
 from harden.errors import InternalError
 from harden.stages.base import Stage, StageSettings
 from harden.stages.registry import STAGES
+
+SettingsT = TypeVar("SettingsT", bound=StageSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,14 @@ class Policy:
         if settings is None:
             raise InternalError(f"policy {self.name!r} has no typed settings for stage {name!r}",
                                 details=[f"typed stages: {', '.join(self.stage_settings) or 'none'}"])
+        return settings
+
+    def settings_of(self, stage: type[Stage[SettingsT]], kind: type[SettingsT]) -> SettingsT:
+        """The typed settings of ``stage``, as its own settings class (``kind``)."""
+        settings = self.settings_for(stage.name)
+        if not isinstance(settings, kind):
+            raise InternalError(f"stage {stage.name!r} has settings of type {type(settings).__name__}, "
+                                f"not {kind.__name__}")
         return settings
 
     def enabled_stages(self) -> tuple[tuple[Stage[Any], StageSettings], ...]:

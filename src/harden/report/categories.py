@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 
 from harden.image.model import EntryType, Rootfs
 from harden.report.model import SizeCount
+from harden.shipped_names import MULTI_CALL_BINARIES, installer_distributions, installer_modules, shell_names
 
 CATEGORIES: tuple[str, ...] = (
     "bytecode", "tests", "docs", "debug-symbols", "shells", "installers", "jvm-payload", "duplicates", "other",
@@ -34,14 +35,6 @@ LABELS: dict[str, str] = {
     "package-db": "package database records",
 }
 
-SHELL_NAMES = frozenset({
-    "sh", "bash", "dash", "rbash", "zsh", "ksh", "ksh93", "mksh", "ash", "busybox", "csh", "tcsh", "fish",
-    "yash",
-})
-_PY_INSTALLER_PACKAGES = frozenset({
-    "pip", "setuptools", "wheel", "pkg_resources", "_distutils_hack", "ensurepip",
-})
-_INSTALLER_DIST_PREFIXES = ("pip-", "setuptools-", "wheel-")
 _INSTALLER_BIN_PREFIXES = ("pip", "easy_install", "apt", "dpkg")
 _DOC_DIRS = (
     ("usr", "share", "doc"), ("usr", "share", "man"), ("usr", "share", "info"), ("usr", "share", "gtk-doc"),
@@ -88,7 +81,8 @@ def is_debug_file(path: PurePosixPath) -> bool:
 
 
 def is_shell(path: PurePosixPath) -> bool:
-    return path.name in SHELL_NAMES and path.parent.name in ("bin", "sbin")
+    name = path.name
+    return path.parent.name in ("bin", "sbin") and (name in shell_names() or name in MULTI_CALL_BINARIES)
 
 
 def is_installer(path: PurePosixPath) -> bool:
@@ -101,9 +95,11 @@ def is_installer(path: PurePosixPath) -> bool:
     if start < 0 or start >= len(parts):
         return False
     top = parts[start]
-    if top in _PY_INSTALLER_PACKAGES or top == "distutils-precedence.pth":
+    if top in installer_modules() or top == "distutils-precedence.pth":
         return True
-    return top.endswith((".dist-info", ".egg-info")) and top.startswith(_INSTALLER_DIST_PREFIXES)
+    if not top.endswith((".dist-info", ".egg-info")):
+        return False
+    return top.split("-", 1)[0].lower() in installer_distributions()
 
 
 def classify_path(path: PurePosixPath) -> str | None:

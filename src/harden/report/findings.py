@@ -18,6 +18,7 @@ from harden.errors import FindingsError, UsageError
 from harden.image.blobs import BlobStore
 from harden.image.files import image_path
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
+from harden.image.transports import moving_tag
 from harden.report.categories import is_installer, is_shell
 from harden.report.model import Component, Finding, Severity, VerificationLike
 from harden.report.rules import RULES
@@ -215,13 +216,10 @@ def check_elf(facts: Facts) -> Iterator[Finding]:
 
 
 def check_reference(facts: Facts) -> Iterator[Finding]:
-    """DKL-DI-0006 for an engine reference without a tag or tagged ``latest`` (archives, digests: pinned)."""
+    """DKL-DI-0006 for a reference to the moving ``latest`` tag (an engine or registry name without a tag or
+    tagged ``latest``; files and digests are pinned): the reference's transport says which."""
     reference = facts.reference
-    if not reference or reference.startswith(("docker-archive:", "oci-archive:", "oci:")) or "@" in reference:
-        return
-    name = reference.rsplit("/", 1)[-1]
-    tag = name.rpartition(":")[2] if ":" in name else "latest"
-    if tag == "latest":
+    if reference and moving_tag(reference):
         yield _finding("DKL-DI-0006", f"{reference!r} refers to the moving 'latest' tag", "reference")
 
 

@@ -1,7 +1,7 @@
 """Writing the report set: report.json, report.md, report.html, report.sarif and the CycloneDX SBOMs.
 
-``write_run_reports`` is what ``harden image`` calls (job.py); ``review_image`` / ``report_image`` are
-``harden report``: load and merge an image, run no stage, write the same set with the "after" side absent.
+``write_run_reports`` is what ``harden image`` calls (job.py); ``write_review_reports`` is ``harden report``'s
+(job.review_reference loads and merges the image): no stage ran, the same set with the "after" side absent.
 Every file is written atomically (a temp file in the same directory, then ``os.replace``).
 """
 
@@ -23,7 +23,7 @@ from harden.pipeline import PipelineResult
 from harden.report.analysis import ElfCache, analyze_side
 from harden.report.build import Identity, SbomRefs, build_report
 from harden.report.efficiency import layer_efficiency
-from harden.report.findings import enforce_fail_on, exit_code_for, failing, metadata_findings, sort_findings
+from harden.report.findings import enforce_fail_on, exit_code_for, metadata_findings, sort_findings
 from harden.report.html import render_html
 from harden.report.markdown import render_markdown
 from harden.report.model import Efficiency, Finding, PolicyLike, Severity, VerificationLike
@@ -31,8 +31,7 @@ from harden.report.sarif import render_sarif
 from harden.report.sbom import cyclonedx, sbom_diff
 
 if TYPE_CHECKING:
-    from harden.image.space import SizeLimit
-    from harden.progress import ProgressReporter
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,6 @@ REPORT_SARIF = "report.sarif"
 SBOM_ORIGINAL = "sbom.original.cdx.json"
 SBOM_HARDENED = "sbom.hardened.cdx.json"
 SBOM_DIFF = "sbom.diff.json"
-INSTALLERS = ("pip", "setuptools", "wheel")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +92,6 @@ def _efficiency(image: Image) -> Efficiency | None:
         return None
 
 
-def _allowed_removals(policy: PolicyLike | None) -> tuple[str, ...]:
-    """Distributions the policy removes on purpose (remove-installers), which HDN-0009 must not flag."""
-    if policy is None or not hasattr(policy, "stage_enabled"):
-        return INSTALLERS
-    from harden.job import deliberate_removals
-
-    return (*INSTALLERS, *deliberate_removals(policy))  # type: ignore[arg-type]
-
-
 def _write_set(report_dir: Path, report: dict[str, Any], sboms: Mapping[str, Any]) -> list[Path]:
     written = []
     for name, data in sboms.items():
@@ -134,15 +123,17 @@ def write_run_reports(
     blobs: BlobStore,
     output_digest: str | None = None,
     generated_at: str | None = None,
+    removed_on_purpose: Sequence[str] = (),
 ) -> WrittenReports:
     """The report set of one ``harden image`` run: findings on the hardened image, the original's for
-    comparison ("fixed by harden"), SBOMs of both and their diff."""
+    comparison ("fixed by harden"), SBOMs of both and their diff. ``removed_on_purpose``: the distributions the
+    policy removes (remove-installers), which HDN-0009 must not flag as lost metadata."""
     report_dir = Path(report_dir)
     generated_at = generated_at or now_utc()
     cache: ElfCache = {}
     before = analyze_side(original, source_image.config, blobs, elf_cache=cache)
     after = analyze_side(result.rootfs, result.config, blobs, elf_cache=cache)
-    extra = metadata_findings(before.components, after.components, allowed=_allowed_removals(policy))
+    extra = metadata_findings(before.components, after.components, allowed=tuple(removed_on_purpose))
     sbom_before = cyclonedx(before.components, subject=source, digest=source_image.config_digest or None,
                             side="original", generated_at=generated_at, platform=source_image.config.platform,
                             os=before.os)
@@ -206,42 +197,6 @@ def write_review_reports(
 
 
 def default_report_dir(reference: str) -> Path:
-    from harden.image.reference import parse_reference
+    from harden.image.transports import parse_reference
 
     return Path("reports") / parse_reference(reference).short_name
-
-
-def review_image(reference: str, *, policy: PolicyLike | None = None, report_dir: Path | None = None,
-                 progress: ProgressReporter | None = None, sanitize: bool = False,
-                 size_limit: SizeLimit | None = None) -> WrittenReports:
-    """Load and merge ``reference`` in a workspace and write its security review; changes nothing.
-    ``sanitize`` drops unsafe layer entries (listed in the report) instead of refusing the image;
-    ``size_limit`` bounds its uncompressed size (None: the default, from the workspace's free space)."""
-    from harden.image.workspace import Workspace
-    from harden.job import load_and_merge
-    from harden.progress import SilentProgress
-
-    progress = progress or SilentProgress()
-    target = report_dir or default_report_dir(reference)
-    from harden.image.reference import parse_reference
-    from harden.image.source_guard import refuse_writes_into_sources
-
-    refuse_writes_into_sources([parse_reference(reference)], report_dir=target)
-    with Workspace() as ws:
-        blobs = BlobStore(ws.path / "blobs")
-        loaded = load_and_merge(reference, ws.path, blobs, progress, sanitize=sanitize, size_limit=size_limit)
-        progress.phase("review")
-        reports = write_review_reports(target, source=reference, source_image=loaded.image,
-                                       rootfs=loaded.rootfs, blobs=blobs, policy=policy,
-                                       dropped=loaded.dropped)
-    progress.close()
-    return reports
-
-
-def report_image(reference: str, *, policy: PolicyLike | None = None, report_dir: Path | None = None,
-                 fail_on: str = "error") -> Path:
-    """``harden report IMAGE``: write the review, then raise FindingsError if findings reach ``fail_on``."""
-    failing((), fail_on)  # a bad threshold is a usage error before any work
-    reports = review_image(reference, policy=policy, report_dir=report_dir)
-    reports.enforce(fail_on)
-    return reports.report_dir

@@ -19,10 +19,9 @@ from typing import Any
 from harden.busybox import read_busybox
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, Rootfs
+from harden.shipped_names import MULTI_CALL_BINARIES, shell_names
 from harden.verify.result import Assertion
 
-SHELL_NAMES = frozenset({"sh", "bash", "dash", "zsh", "ash", "ksh", "mksh", "pdksh", "csh", "tcsh", "fish",
-                         "busybox", "rbash", "yash", "posh", "toybox"})
 _SHOWN = 5
 
 
@@ -32,12 +31,14 @@ def _listing(paths: list[str]) -> str:
 
 
 def shells_in_model(rootfs: Rootfs, blobs: BlobStore | None = None) -> list[str]:
-    """Shell binaries (files, links) in any ``bin``/``sbin`` directory. busybox is one when it has a shell
-    applet (``busybox sh`` runs a shell even once its sh/ash links are gone); with ``blobs`` its applet table
-    is read, and a busybox built without a shell is not counted."""
+    """Shell binaries (files, links) in any ``bin``/``sbin`` directory: the shipped shell names
+    (``harden.shipped_names``) and the multi-call binaries. busybox is one when it has a shell applet
+    (``busybox sh`` runs a shell even once its sh/ash links are gone); with ``blobs`` its applet table is read,
+    and a busybox built without a shell is not counted."""
+    names = shell_names() | MULTI_CALL_BINARIES
     found = []
     for entry in rootfs:
-        if entry.type is EntryType.DIR or entry.path.name not in SHELL_NAMES:
+        if entry.type is EntryType.DIR or entry.path.name not in names:
             continue
         if entry.path.parent.name not in ("bin", "sbin"):
             continue
@@ -53,7 +54,7 @@ def _busybox_shells(rootfs: Rootfs, blobs: BlobStore, path: PurePosixPath) -> tu
     binary = read_busybox(rootfs, blobs, path)
     if binary is None:
         return None
-    return tuple(name for name in binary.applets if name in SHELL_NAMES)
+    return tuple(name for name in binary.applets if name in shell_names())
 
 
 def setid_files(rootfs: Rootfs) -> list[str]:

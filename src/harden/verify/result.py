@@ -359,7 +359,8 @@ class VerificationReport:
     original: str
     hardened: str
     runner: str
-    """"engine" or "sandbox": where the probes ran."""
+    """"engine" or "sandbox": where the probes ran; "linkage": nothing ran (a platform this machine cannot
+    execute), only the static linkage check stood in."""
     interpreters: tuple[str, ...] = ()
     imports: tuple[ImportDiff, ...] = ()
     metadata: tuple[MetadataDiff, ...] = ()
@@ -401,6 +402,8 @@ class VerificationReport:
         lines += [reason for touched in self.touched if (reason := touched.failure())]
         lines += self.linkage.failures() if self.linkage is not None else []
         lines += [f"{a.code}: {a.detail or a.title}" for a in self.assertions if not a.passed]
+        if self.runner == "linkage":
+            return lines
         if not self.imports and not self.problems and not self.skipped:
             lines.append("no Python environment was verified (zero import targets)")
         elif self.imports and sum(diff.total for diff in self.imports) == 0:
@@ -410,6 +413,11 @@ class VerificationReport:
     def summary(self) -> str:
         if self.skipped:
             return f"verification skipped for {self.hardened}"
+        if self.runner == "linkage":
+            checked = self.linkage.objects if self.linkage is not None else 0
+            verdict = "PASSED" if self.ok else f"FAILED ({len(self.failures())} problems)"
+            return (f"verify {self.hardened} against {self.original} (static linkage check only: nothing ran): "
+                    f"{verdict}; {checked} ELF files checked")
         total = sum(diff.total for diff in self.imports)
         regressions = sum(len(diff.regressions) for diff in self.imports)
         accounted = sum(len(diff.accounted) for diff in self.imports)

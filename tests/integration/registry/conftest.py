@@ -10,34 +10,29 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
-import requests
+from harden_child import HardenRun
 from registry_server import (
+    BASIC_PASSWORD,
+    BASIC_USER,
     REGISTRY_BINARY,
     RegistryServer,
+    TlsRegistry,
     have,
     htpasswd_line,
+    prerequisite_missing,
     self_signed,
     start_registry,
 )
 from registry_tokens import TokenService
 
 from harden.image.registry import RegistryClient
-
-BASIC_USER = "bob"
-BASIC_PASSWORD = "pw-Secr3t-basic-9f2c"
-
-
-def prerequisite_missing(reason: str) -> NoReturn:
-    """Skip with the reason, or fail when running under CI."""
-    if os.environ.get("CI"):
-        pytest.fail(f"registry tests cannot run under CI: {reason} (run scripts/test-prereqs.sh)", pytrace=False)
-    pytest.skip(reason)
 
 
 def require(program: str, package: str) -> None:
@@ -87,12 +82,6 @@ def token_registry(registry_workdir: Path, token_service: TokenService) -> Itera
     server.stop()
 
 
-@dataclass(frozen=True)
-class TlsRegistry:
-    server: RegistryServer
-    ca: Path
-
-
 @pytest.fixture(scope="session")
 def tls_registry(registry_workdir: Path) -> Iterator[TlsRegistry]:
     require("openssl", "openssl")
@@ -108,23 +97,6 @@ def skopeo() -> str:
     if path is None:
         prerequisite_missing("skopeo not found (Debian package skopeo)")
     return path
-
-
-class RecordingSession(requests.Session):
-    """A real requests session that records (method, path, status) of every response, redirects included."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[tuple[str, str, int]] = []
-        self.hooks["response"].append(self._record)
-
-    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        request = response.request
-        path = requests.utils.urlparse(request.url or "").path
-        self.seen.append((request.method or "", path, response.status_code))
-
-    def count(self, method: str, contains: str = "") -> int:
-        return sum(1 for m, path, _ in self.seen if m == method and contains in path)
 
 
 @pytest.fixture
@@ -150,3 +122,36 @@ def connect(empty_docker_config: dict[str, str]) -> Iterator[Callable[..., Regis
     yield make
     for client in clients:
         client.close()
+
+
+# -- harden itself against the registry: a child process with no engine at all ---------------------------------
+@pytest.fixture
+def harden(tmp_path: Path, empty_docker_config: dict[str, str]) -> Callable[..., HardenRun]:
+    """``harden(*args)`` runs ``python -m harden ARGS`` in a child process whose environment has no engine:
+    ``DOCKER_HOST`` names a socket that does not exist (so anything that touched an engine would fail with exit
+    3), harden's own podman socket is looked for elsewhere, the docker config has no credentials, and the
+    workspace is the test's (checked empty afterwards by ``no_leftovers``)."""
+    work = tmp_path / "harden-work"
+    work.mkdir()
+    env = {**os.environ, **empty_docker_config, "DOCKER_HOST": "unix:///nonexistent/harden-no-engine.sock",
+           "HARDEN_ENGINE_DIR": str(tmp_path / "no-engine"), "HARDEN_WORKDIR": str(work)}
+    env.pop("DOCKER_CONTEXT", None)
+
+    def run(*args: str, timeout: float = 900) -> HardenRun:
+        proc = subprocess.run([sys.executable, "-m", "harden", *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=tmp_path, check=False)
+        assert not any(work.iterdir()), f"the workspace was not removed: {sorted(work.rglob('*'))[:5]}"
+        return HardenRun(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def deb_images() -> None:
+    """The two platforms' Python .debs (scripts/test-prereqs.sh downloads them)."""
+    import deb_python
+
+    reason = deb_python.unavailable()
+    if reason is not None:
+        prerequisite_missing(reason)
+    require("bwrap", "bubblewrap")

@@ -19,7 +19,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+import pytest
+import requests
 
 REGISTRY_BINARY = os.environ.get("HARDEN_TEST_REGISTRY_BINARY", "/usr/bin/docker-registry")
 START_TIMEOUT_S = 20.0
@@ -146,3 +149,37 @@ def self_signed(workdir: Path, name: str, *, ip: str | None = None) -> tuple[Pat
 
 def have(program: str) -> bool:
     return shutil.which(program) is not None or Path(program).is_file()
+
+
+def prerequisite_missing(reason: str) -> NoReturn:
+    """Skip with the reason, or fail when running under CI."""
+    if os.environ.get("CI"):
+        pytest.fail(f"registry tests cannot run under CI: {reason} (run scripts/test-prereqs.sh)", pytrace=False)
+    pytest.skip(reason)
+
+
+BASIC_USER = "bob"
+BASIC_PASSWORD = "pw-Secr3t-basic-9f2c"
+
+
+@dataclass(frozen=True)
+class TlsRegistry:
+    server: RegistryServer
+    ca: Path
+
+
+class RecordingSession(requests.Session):
+    """A real requests session that records (method, path, status) of every response, redirects included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str, int]] = []
+        self.hooks["response"].append(self._record)
+
+    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        path = requests.utils.urlparse(request.url or "").path
+        self.seen.append((request.method or "", path, response.status_code))
+
+    def count(self, method: str, contains: str = "") -> int:
+        return sum(1 for m, path, _ in self.seen if m == method and contains in path)

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BASIC_PASSWORD, BASIC_USER
 from registry_images import build_image
-from registry_server import RegistryServer
+from registry_server import BASIC_PASSWORD, BASIC_USER, RegistryServer
 from registry_tokens import PASSWORD, REFRESH_TOKEN, USER, TokenService
 
 from harden.errors import InputError

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import RecordingSession
 from registry_images import TinyImage, build_image
-from registry_server import RegistryServer, free_port
+from registry_server import RecordingSession, RegistryServer, free_port
 
 from harden.errors import BadArchive, ImageNotFound, ImageTooLarge, InputError
 from harden.image.registry import (

@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import RecordingSession
 from registry_images import build_image, write_blob
-from registry_server import RegistryServer
+from registry_server import RecordingSession, RegistryServer
 
 from harden.errors import UsageError
 from harden.image.registry import (

@@ -123,7 +123,7 @@ def test_harden_pulls_what_skopeo_pushed(
 def test_skopeo_with_basic_auth_reads_the_same_auth_file(
     basic_registry: RegistryServer, connect: Connect, skopeo: str, tmp_path: Path
 ) -> None:
-    from conftest import BASIC_PASSWORD, BASIC_USER
+    from registry_server import BASIC_PASSWORD, BASIC_USER
     from test_registry_auth import basic_auths, docker_config
 
     env = docker_config(tmp_path / "cfg", basic_auths(basic_registry.host, BASIC_USER, BASIC_PASSWORD))

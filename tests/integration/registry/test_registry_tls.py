@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import TlsRegistry
 from registry_images import build_image
-from registry_server import RegistryServer
+from registry_server import RegistryServer, TlsRegistry
 
 from harden.errors import InputError
 from harden.image.registry import RegistryClient, get_manifest, push_blob, push_manifest

@@ -21,6 +21,7 @@ from harden.busybox import (
 )
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, Rootfs
+from harden.shipped_names import shell_names
 from harden.verify.assertions import hardening_assertions, shells_in_model
 from imagefactory import TarEntry, file, hardlink, make_layer_tar, merged_rootfs, symlink
 
@@ -110,7 +111,7 @@ def test_relative_chained_and_hard_links(musl_binaries: Binaries, blobs: BlobSto
     assert sorted(links) == ["bin/sh", "sbin/ash", "usr/bin/ash", "usr/bin/notanapplet", "usr/bin/sh"]
     assert links["sbin/ash"].kind is EntryType.HARDLINK and links["usr/bin/sh"].applet == "sh"
     assert not links["usr/bin/notanapplet"].known
-    plan = plan_shell_removal(rootfs, binary)
+    plan = plan_shell_removal(rootfs, binary, shell_names())
     assert sorted(str(link.path) for link in plan.shell_links) == ["bin/sh", "sbin/ash", "usr/bin/ash", "usr/bin/sh"]
 
 

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from harden.attest.facts import CheckCount, Checks, RunFacts, Verdict
 from harden.attest.uris import oci_purl
 from harden.image.model import ImageConfig
-from harden.image.sinks.oci_layout import build_layout
+from harden.image.transports.oci_layout import build_layout
 from imagefactory import default_config, diff_id, directory, file, make_layer_tar, memory_layers
 
 START = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

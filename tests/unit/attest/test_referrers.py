@@ -18,8 +18,8 @@ from harden.attest.keys import SigningKey
 from harden.attest.referrers import EMPTY_MEDIA_TYPE, Artifact, Descriptor, artifact_manifest, attach
 from harden.attest.run import attest_run, layout_artifacts
 from harden.errors import BadArchive, ImageNotFound, UsageError
-from harden.image.sources import open_image
-from harden.image.sources._archive import DirTree, TarArchive
+from harden.image.transports import open_image
+from harden.image.transports._archive import DirTree, TarArchive
 
 EMPTY_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"  # image-spec: sha256("{}")
 SUBJECT = Descriptor("application/vnd.oci.image.manifest.v1+json", "sha256:" + "e" * 64, 401)

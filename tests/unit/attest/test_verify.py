@@ -19,7 +19,7 @@ from harden.attest.run import attest_run, layout_artifacts
 from harden.attest.statements import run_statements, statement, to_payload
 from harden.attest.verify import layout_envelopes, verify_attestations
 from harden.errors import AttestationFailed, InternalError
-from harden.image.sources._archive import DirTree
+from harden.image.transports._archive import DirTree
 
 
 def envelopes(facts: RunFacts, bom: dict[str, Any], keys: list[SigningKey]) -> list[tuple[str, bytes]]:

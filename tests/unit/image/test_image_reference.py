@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from harden.errors import UsageError
-from harden.image.reference import ImageRef, names_match, normalize_tag, parse_reference, split_tag
+from harden.image.reference import ImageRef, names_match, normalize_tag, split_tag
+from harden.image.transports import parse_reference
 
 
 @pytest.mark.parametrize(
@@ -25,6 +26,9 @@ from harden.image.reference import ImageRef, names_match, normalize_tag, parse_r
         ("docker-archive:in.tar:@2", ImageRef("docker-archive", path=Path("in.tar"), index=2)),
         ("oci-archive:out.tar", ImageRef("oci-archive", path=Path("out.tar"))),
         ("oci:layout:v1.0", ImageRef("oci", path=Path("layout"), name="v1.0")),
+        ("docker://127.0.0.1:5000/team/app:1", ImageRef("registry", name="127.0.0.1:5000/team/app:1")),
+        ("docker://python", ImageRef("registry", name="docker.io/library/python:latest")),
+        ("docker://localhost/app@sha256:" + "c" * 64, ImageRef("registry", name="localhost/app@sha256:" + "c" * 64)),
     ],
 )
 def test_parse(text: str, expected: ImageRef) -> None:
@@ -40,7 +44,10 @@ def test_parse(text: str, expected: ImageRef) -> None:
         "Upper:1",
         "docker-archive:",
         "oci:",
-        "docker://python",
+        "docker://Upper/app",
+        "docker://host:5000/app:tag@sha256:" + "d" * 64,
+        "dir:/tmp/image",
+        "containers-storage:app",
         "name:bad tag",
         "a//b",
         "docker-archive:x:!!",
@@ -65,6 +72,8 @@ def test_names() -> None:
     assert parse_reference("oci:/data/layout").short_name == "layout"
     assert split_tag("app") == ("app", "latest") and normalize_tag("app") == "app:latest"
     assert normalize_tag("localhost:5000/app") == "localhost:5000/app:latest"
+    assert parse_reference("docker://127.0.0.1:5000/team/app:1").short_name == "app"
+    assert parse_reference("docker://127.0.0.1:5000/team/app:1").text == "docker://127.0.0.1:5000/team/app:1"
     assert names_match("demo", "docker.io/library/demo:latest")
     assert names_match("demo:1", "localhost/demo:1")
     assert not names_match("demo:1", "demo:2")

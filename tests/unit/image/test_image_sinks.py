@@ -1,4 +1,4 @@
-"""Sinks: round trips through every file transport, deterministic bytes, atomic outputs."""
+"""Writers: round trips through every file transport, deterministic bytes, atomic outputs."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import pytest
 from harden.errors import InternalError, UsageError
 from harden.image.blobs import BlobStore
 from harden.image.merge import merge_layers
-from harden.image.model import FileEntry, ImageConfig, Rootfs
-from harden.image.sinks import oci_layout as oci_layout_sink
-from harden.image.sinks import write_docker_archive, write_oci_archive, write_oci_layout, write_output
-from harden.image.sinks._layers import LayerBlob
-from harden.image.sources import open_image
+from harden.image.model import FileEntry, Image, ImageConfig, ImageSet, Rootfs
+from harden.image.transports import WriteContext, open_image, parse_output, publish
+from harden.image.transports import oci_layout as oci_layout_sink
+from harden.image.transports._layers import LayerBlob, reopened
+from harden.image.transports.docker_archive import write_docker_archive
+from harden.image.transports.oci_archive import write_oci_archive
+from harden.image.transports.oci_layout import write_oci_layout
 from harden.image.writer import WrittenLayer, with_written_layers, write_layer
 from imagefactory import (
     default_config,
@@ -93,9 +95,10 @@ def test_round_trip_through_every_transport(
     tmp_path: Path, workdir: Path, blobs: BlobStore, target: str, expected_names: tuple[str, ...]
 ) -> None:
     config, layer, rootfs = squashed(tmp_path, workdir, blobs)
-    staged = write_docker_archive(config, [layer], workdir / "staged.tar")
     out_ref = target.format(dir=tmp_path)
-    write_output(out_ref, staged, tag_name="demo:hardened")
+    hardened = ImageSet.single(Image(config, (reopened(layer, "hardened layer"),)))
+    assert publish([parse_output(out_ref)], hardened, WriteContext(workdir / "out", tag_name="demo:hardened")) \
+        == [out_ref]
     image = open_image(out_ref.removesuffix(":v2"), workdir)
     assert image.config.to_dict() == config.to_dict()
     assert image.config.user == "1000:1000" and image.config.entrypoint == ("/usr/bin/python3", "-m", "app")
@@ -241,6 +244,9 @@ def test_an_unrelated_directory_is_never_replaced(tmp_path: Path, workdir: Path,
         write_docker_archive(config, [layer], precious)
 
 
-def test_write_output_refuses_the_engine(tmp_path: Path) -> None:
-    with pytest.raises(UsageError):
-        write_output("demo:latest", tmp_path / "x.tar")
+def test_an_output_needs_a_transport_prefix() -> None:
+    """A bare name as --output would silently become an engine tag: refused (the engine is --tag's, or
+    docker-daemon:NAME:TAG)."""
+    with pytest.raises(UsageError, match="--tag"):
+        parse_output("demo:latest")
+    assert parse_output("docker-daemon:demo:latest").transport == "daemon"

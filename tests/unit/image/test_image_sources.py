@@ -16,13 +16,12 @@ from harden.errors import (
     EngineUnavailable,
     ImageNotFound,
     InputError,
-    UnsupportedImage,
     UsageError,
 )
 from harden.image.blobs import BlobStore
 from harden.image.merge import merge_layers
 from harden.image.model import Image
-from harden.image.sources import open_image
+from harden.image.transports import open_image
 from imagefactory import (
     default_config,
     diff_id,
@@ -210,20 +209,18 @@ def test_tampered_config_name_digest(tmp_path: Path, workdir: Path) -> None:
         open_image(f"docker-archive:{tampered}", workdir)
 
 
-def test_zstd_layers_without_the_optional_package(tmp_path: Path, workdir: Path, blobs: BlobStore) -> None:
-    pytest.importorskip("harden")  # always present; the real condition is below
-    try:
-        import zstandard  # type: ignore[import-not-found]  # noqa: F401
+def test_zstd_layers_are_read_and_corrupt_ones_refused(tmp_path: Path, workdir: Path, blobs: BlobStore) -> None:
+    import zstandard
 
-        pytest.skip("zstandard is installed: zstd layers are supported")
-    except ImportError:
-        pass
-    fake = b"\x28\xb5\x2f\xfd" + b"\0" * 64
-    archive = write_docker_archive(
-        tmp_path / "z.tar", [fake], default_config([diff_id(BASE)]), layout="podman"
-    )
-    with pytest.raises(UnsupportedImage, match="zstandard"):
-        merge_layers(open_image(f"docker-archive:{archive}", workdir).layers, blobs)
+    packed = zstandard.ZstdCompressor(level=3).compress(BASE)
+    archive = write_docker_archive(tmp_path / "z.tar", [packed], default_config([diff_id(BASE)]), layout="podman")
+    image = open_image(f"docker-archive:{archive}", workdir)
+    assert image.layers[0].media_type.endswith("+zstd")
+    assert merge_layers(image.layers, blobs).rootfs
+    corrupt = packed[:8] + bytes(b ^ 0xFF for b in packed[8:40]) + packed[40:]
+    broken = write_docker_archive(tmp_path / "bad.tar", [corrupt], default_config([diff_id(BASE)]), layout="podman")
+    with pytest.raises(BadArchive):
+        merge_layers(open_image(f"docker-archive:{broken}", workdir).layers, BlobStore(tmp_path / "b2"))
 
 
 # -- OCI ----------------------------------------------------------------------------------------------------
@@ -306,5 +303,5 @@ def test_engine_down_is_engine_unavailable(tmp_path: Path, workdir: Path) -> Non
 
     client = docker.DockerClient(base_url=f"unix://{tmp_path / 'no-engine.sock'}", version="1.41", timeout=5)
     with pytest.raises(EngineUnavailable) as caught:
-        open_image("python:3.11", workdir, client=client)
+        open_image("python:3.11", workdir, engine=client)
     assert caught.value.exit_code == 3

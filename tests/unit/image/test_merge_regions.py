@@ -19,7 +19,7 @@ from harden.errors import BadArchive
 from harden.image.blobs import BlobStore
 from harden.image.merge import layer_listing, merge_layers
 from harden.image.model import Rootfs
-from harden.image.sources import open_image
+from harden.image.transports import open_image
 from harden.report.efficiency import layer_efficiency
 from imagefactory import (
     TarEntry,

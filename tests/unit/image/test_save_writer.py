@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harden.image.sources.daemon import write_while_receiving
+from harden.image.transports.daemon import write_while_receiving
 
 
 def chunks(count: int, *, fail_at: int | None = None) -> Iterator[bytes]:

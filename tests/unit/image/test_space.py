@@ -18,7 +18,6 @@ from harden.image._streams import MeteredReader
 from harden.image.blobs import BlobStore
 from harden.image.merge import merge_layers
 from harden.image.model import Layer
-from harden.image.sources._archive import TarArchive
 from harden.image.space import (
     DEFAULT_CAP,
     ImageBudget,
@@ -30,6 +29,7 @@ from harden.image.space import (
     requested_limit,
     short_digest,
 )
+from harden.image.transports._archive import TarArchive
 from imagefactory import big_file, file, gzip_bytes, make_layer_tar, memory_layers, sha256_digest
 
 MIB = 1 << 20

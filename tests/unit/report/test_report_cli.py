@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from report_support import GROUP, PASSWD, SHADOW
 
+from harden.api import review_image
 from harden.cli.main import HardenGroup
 from harden.cli.report import report
 from harden.errors import FindingsError
-from harden.report.write import report_image
 from imagefactory import default_config, diff_id, file, make_layer_tar, write_docker_archive
 
 
@@ -94,7 +94,8 @@ def test_bad_fail_on_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_report_image_api_raises_findings_error(tmp_path: Path) -> None:
     image = archive(tmp_path, user="root")
+    written = review_image(f"docker-archive:{image}", report_dir=tmp_path / "r")
+    assert written.report_dir == tmp_path / "r"
     with pytest.raises(FindingsError):
-        report_image(f"docker-archive:{image}", report_dir=tmp_path / "r", fail_on="error")
-    written = report_image(f"docker-archive:{image}", report_dir=tmp_path / "r", fail_on="never")
-    assert written == tmp_path / "r"
+        written.enforce("error")
+    written.enforce("never")

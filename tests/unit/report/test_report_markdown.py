@@ -85,7 +85,7 @@ def test_golden_markdown_of_a_hardening_run(tmp_path: Path) -> None:
         tmp_path / "reports", source="demo:1", source_image=image, original=rootfs, result=result,
         policy=StandInPolicy(), verification=verification(), dropped=(), written=["demo:hardened"],
         harden_seconds=2.5, dry_run=False, blobs=blobs, generated_at=FIXED_TIME,
-        output_digest="sha256:" + "cd" * 32,
+        output_digest="sha256:" + "cd" * 32, removed_on_purpose=("pip", "setuptools", "wheel"),
     )
     markdown = (tmp_path / "reports" / "report.md").read_text()
     assert markdown == render_markdown(written.report)

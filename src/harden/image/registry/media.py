@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harden.errors import BadArchive, ImageNotFound, UnsupportedImage, UsageError
+from harden.image.model import Platform as Platform
 
 from .digests import digest_bytes
 from .reference import check_digest
@@ -31,22 +32,6 @@ EMPTY_JSON = b"{}"
 IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_TYPES = (*IMAGE_TYPES, *INDEX_TYPES)
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str | None = None
-    os_version: str | None = None
-
-    def to_json(self) -> dict[str, str]:
-        out = {"architecture": self.architecture, "os": self.os}
-        if self.os_version:
-            out["os.version"] = self.os_version
-        if self.variant:
-            out["variant"] = self.variant
-        return out
 
 
 @dataclass(frozen=True, slots=True)
