@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harden.errors import HardenError, UsageError, VerificationFailed
-from harden.job import HardenResult, PlatformResult
+from harden.job.results import HardenResult, PlatformResult
 from harden.report.write import default_report_dir
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HardenResult", "PlatformResult"]  # the run's results, defined where the run is (harden.job)
+__all__ = ["HardenResult", "PlatformResult"]  # the run's results, defined where the run is (harden.job.results)
 
 
 def load_policy(name: str) -> Policy:
@@ -76,7 +76,7 @@ def harden_image(
     ``platforms``: ``os/arch[/variant]`` of an index to harden (default: every platform); ``compression``:
     ``gzip[:LEVEL]`` or ``zstd[:LEVEL]`` for the outputs that compress; ``tls_verify``: None verifies registries'
     TLS (plain HTTP for loopback ones only), False does not (skopeo's ``--tls-verify=false``)."""
-    from harden.job import HardenJob
+    from harden.job.harden import HardenJob
 
     job = HardenJob(
         source=source,
@@ -124,7 +124,7 @@ def verify_images(
     """``max_image_bytes`` applies to each of the two images (see image_size_limit); ``platform`` chooses the
     image of an index (default: this machine's)."""
     from harden.image.transports import RegistryOptions
-    from harden.job import verify_references
+    from harden.job.verify import verify_references
 
     return verify_references(
         original,
@@ -174,7 +174,7 @@ def review_image(
     platform: str | None = None,
 ) -> WrittenReports:
     """``harden report``: the security review of any image; runs no stage and changes nothing."""
-    from harden.job import review_reference
+    from harden.job.review import review_reference
 
     return review_reference(
         reference,

@@ -399,10 +399,17 @@ def _console_scripts(text: str | None) -> tuple[str, ...]:
     return tuple(scripts)
 
 
-def _record_rows(text: str | None) -> list[str]:
+def record_rows(text: str | None) -> list[str]:
+    """The paths a wheel's RECORD lists (its first CSV column), as written: relative to the site-packages
+    directory, or absolute."""
     if not text:
         return []
     return [row[0].strip() for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
+
+
+def installed_files_rows(text: str | None) -> list[str]:
+    """The paths an egg-info's ``installed-files.txt`` lists, as written: relative to the egg-info directory."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 def _resolve_listed(
@@ -456,15 +463,14 @@ def _read_distribution(
     if meta.suffix == ".dist-info":
         requires = _requirement_names(headers.get_all("Requires-Dist") or [])
         record = _text(rootfs, blobs, meta / "RECORD")
-        files, rejected = _resolve_listed(_record_rows(record), site_dir, env)
+        files, rejected = _resolve_listed(record_rows(record), site_dir, env)
         has_record = record is not None
     elif is_egg_file:
         requires, files, rejected, has_record = (), (), (), False
     else:
         requires = _egg_requires(_text(rootfs, blobs, meta / "requires.txt") or "")
         installed = _text(rootfs, blobs, meta / "installed-files.txt")
-        listed = [line.strip() for line in (installed or "").splitlines() if line.strip()]
-        files, rejected = _resolve_listed(listed, meta, env)
+        files, rejected = _resolve_listed(installed_files_rows(installed), meta, env)
         has_record = installed is not None
     top_text = None if is_egg_file else _text(rootfs, blobs, meta / "top_level.txt")
     top_level = tuple(line.strip() for line in (top_text or "").splitlines() if line.strip())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import harden.job
+import harden.job.harden
 from harden import __version__
 from harden.cli.main import cli
 from hostile.hostile_scene import Scene
@@ -88,7 +88,7 @@ def injected_fault(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_pipeline(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("injected fault")
 
-    monkeypatch.setattr(harden.job, "run_pipeline", broken_pipeline)
+    monkeypatch.setattr(harden.job.harden, "run_pipeline", broken_pipeline)
 
 
 @pytest.mark.usefixtures("injected_fault")

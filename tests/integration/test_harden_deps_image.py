@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -22,13 +23,22 @@ MUST_IMPORT = [
 
 @pytest.fixture(scope="module")
 def hardened(deps_image: str, docker_client: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One ``harden image`` run; a tag left by an earlier run is removed first, so every test below reads
+    what this run wrote, and a failed run fails here, naming its output."""
+    import docker.errors
+
     out = tmp_path_factory.mktemp("e2e")
     source_id = docker_client.images.get(deps_image).id
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        docker_client.images.remove(HARDENED_TAG)
     proc = subprocess.run(
         [sys.executable, "-m", "harden", "image", deps_image, "--tag", HARDENED_TAG,
          "--report-dir", str(out / "reports"), "--output", f"oci-archive:{out / 'hardened.oci.tar'}"],
         capture_output=True, text=True, timeout=3000,
     )
+    if proc.returncode != 0:
+        pytest.fail(f"harden image exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}",
+                    pytrace=False)
     return {"proc": proc, "out": out, "source": deps_image, "source_id": source_id}
 
 

@@ -27,8 +27,8 @@ import io
 import logging
 import tarfile
 import threading
-from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -36,7 +36,7 @@ from typing import IO, Literal, cast
 
 from harden.errors import BadArchive, UnsafeLayer
 from harden.image._streams import CHUNK, MeteredReader, drain, forget_members
-from harden.image.blobs import BlobStore, FileIdentity, RegionSource
+from harden.image.blobs import BlobStore, RegionSource
 from harden.image.model import EntryType, FileEntry, FileRegion, Layer, Rootfs
 from harden.image.space import ImageBudget, LayerMeter, SizeLimit
 
@@ -70,6 +70,9 @@ class DroppedEntry:
 class MergeResult:
     rootfs: Rootfs
     dropped: tuple[DroppedEntry, ...] = ()
+    listings: Mapping[str, tuple[ListedMember, ...]] = field(default_factory=dict)
+    """Every member header of each layer the merge read, by diff_id (the report's efficiency figure reads them
+    instead of parsing the tars a second time)."""
 
 
 def merge_layers(
@@ -185,6 +188,7 @@ class _Merger:
         self.pending: dict[PurePosixPath, list[PurePosixPath]] = defaultdict(list)
         self.inode: dict[PurePosixPath, tuple[int, PurePosixPath]] = {}
         self._content: Content = _no_content
+        self.listings: dict[str, tuple[ListedMember, ...]] = {}
         self._ancestry: dict[PurePosixPath, tuple[PurePosixPath, ...]] = {ROOT: (ROOT,)}
 
     def _ancestors(self, path: PurePosixPath) -> tuple[PurePosixPath, ...]:
@@ -207,11 +211,13 @@ class _Merger:
     def merge_layer(self, layer: Layer, index: int) -> None:
         state = _LayerState(index)
         meter = self.budget.layer(index, layer.diff_id, layer.size)
-        with _reading(layer, index, self.blobs, meter) as (members, content):
+        listed: list[ListedMember] = []
+        with _reading(layer, index, self.blobs, meter, listed=listed) as (members, content):
             self._content = content
             for member in members:
                 self._member(member, state)
         self._content = _no_content
+        self.listings[layer.diff_id] = tuple(listed)
         if state.refetch:
             self._refetch(layer, state)
         self.whited |= state.whited
@@ -377,7 +383,7 @@ class _Merger:
         self._implicit_parents()
         if problems:
             log.warning("dropped %d unsafe layer entries", len(problems))
-        return MergeResult(Rootfs(self.entries), problems)
+        return MergeResult(Rootfs(self.entries), problems, dict(self.listings))
 
     def _check_parents(self) -> None:
         for path in list(self.entries):
@@ -445,9 +451,11 @@ def _no_content(member: tarfile.TarInfo) -> tuple[str, int]:
 
 @contextmanager
 def _reading(
-    layer: Layer, index: int, blobs: BlobStore, meter: LayerMeter, *, check: bool = True
+    layer: Layer, index: int, blobs: BlobStore, meter: LayerMeter, *, check: bool = True,
+    listed: list[ListedMember] | None = None,
 ) -> Iterator[tuple[Iterator[tarfile.TarInfo], Content]]:
-    """The members of one layer and how to store a member's content, for one pass.
+    """The members of one layer and how to store a member's content, for one pass (each header appended to
+    ``listed`` when given).
 
     A layer on disk is seeked through and its contents referenced (its diff_id checked in the background
     unless ``check`` is False); any other layer is streamed once (checked at its end) and contents copied.
@@ -460,7 +468,7 @@ def _reading(
         try:
             metered = cast(IO[bytes], MeteredReader(stream, meter.charge))
             with _tar(metered, "r|", what) as tar:
-                yield _members(tar, what, meter=meter), _copying(blobs, tar, what, meter)
+                yield _members(tar, what, listed, meter=meter), _copying(blobs, tar, what, meter)
             if check:
                 drain(metered)  # to the very end: bytes after the tar's end count too
         finally:
@@ -468,7 +476,6 @@ def _reading(
         return
     meter.charge(layer.region.size)
     checker = _BackgroundDrain(layer.open()) if check else None
-    listed: list[ListedMember] | None = [] if check else None
     try:
         with blobs.regions(layer.region.path) as source:
             reader = io.BufferedReader(
@@ -476,15 +483,12 @@ def _reading(
             )
             with _tar(reader, "r:", what) as tar:
                 yield _members(tar, what, listed), _referencing(source, layer.region, tar, blobs, what, meter)
-            identity = source.identity
     except BaseException:
         if checker is not None:
             checker.cancel()
         raise
     if checker is not None:
         checker.wait()
-    if listed is not None:
-        _remember_listing((layer.region, identity), tuple(listed))
 
 
 @contextmanager
@@ -579,32 +583,3 @@ class ListedMember:
     size: int
 
 
-LISTED_MAX = 500_000
-"""Members remembered across all listings; the oldest listings are forgotten first."""
-
-_listings: OrderedDict[tuple[FileRegion, FileIdentity], tuple[ListedMember, ...]] = OrderedDict()
-_listings_lock = threading.Lock()
-
-
-def _remember_listing(key: tuple[FileRegion, FileIdentity], members: tuple[ListedMember, ...]) -> None:
-    with _listings_lock:
-        _listings[key] = members
-        _listings.move_to_end(key)
-        while sum(len(m) for m in _listings.values()) > LISTED_MAX and len(_listings) > 1:
-            _listings.popitem(last=False)
-
-
-def layer_listing(layer: Layer) -> tuple[ListedMember, ...] | None:
-    """The members of a layer on disk, as a merge in this process read them (and checked its diff_id), if
-    the file is still the one it read (same device, inode, size and mtime); else None.
-
-    Reports that need every header again (the efficiency figure) take them from here instead of parsing
-    the tar a second time."""
-    if layer.region is None:
-        return None
-    try:
-        key = (layer.region, FileIdentity.of_path(layer.region.path))
-    except OSError:
-        return None
-    with _listings_lock:
-        return _listings.get(key)

@@ -16,13 +16,13 @@ import io
 import os
 import posixpath
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import IO
 
 from harden.image._streams import forget_members
 from harden.image.blobs import RangeReader
-from harden.image.merge import ListedMember, layer_listing
+from harden.image.merge import ListedMember
 from harden.image.model import Layer
 from harden.report.model import Efficiency, LayerStat, WastedPath
 
@@ -61,9 +61,9 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
         yield member
 
 
-def _headers(layer: Layer) -> Iterator[ListedMember]:
-    """(name, kind, size) of every member: from the merge that already read them, else from the tar."""
-    listed = layer_listing(layer)
+def _headers(layer: Layer, listed: Sequence[ListedMember] | None) -> Iterator[ListedMember]:
+    """(name, kind, size) of every member: from the merge that already read them (``listed``), else from the
+    tar."""
     if listed is not None:
         yield from listed
         return
@@ -72,12 +72,12 @@ def _headers(layer: Layer) -> Iterator[ListedMember]:
             yield ListedMember(member.name, member.isdir(), member.isreg(), member.size)
 
 
-def _scan_layer(layer: Layer) -> tuple[dict[str, int], list[str], list[str]]:
+def _scan_layer(layer: Layer, listed: Sequence[ListedMember] | None) -> tuple[dict[str, int], list[str], list[str]]:
     """(non-directory paths → content size, whiteout targets, opaque directories) of one layer."""
     written: dict[str, int] = {}
     deleted: list[str] = []
     opaque: list[str] = []
-    for member in _headers(layer):
+    for member in _headers(layer, listed):
         path = _normalize(member.name)
         if not path:
             continue
@@ -99,11 +99,13 @@ def _under(known: list[str], directory: str) -> list[str]:
     return known[start:end]
 
 
-def layer_efficiency(layers: Sequence[Layer], *, top: int = TOP_WASTED) -> Efficiency:
+def layer_efficiency(layers: Sequence[Layer], listings: Mapping[str, Sequence[ListedMember]] | None = None, *,
+                     top: int = TOP_WASTED) -> Efficiency:
+    """``listings``: the member headers the merge read, by diff_id (a layer without one is read again)."""
     copies: dict[str, list[int]] = {}
     stats: list[LayerStat] = []
     for index, layer in enumerate(layers):
-        written, deleted, opaque = _scan_layer(layer)
+        written, deleted, opaque = _scan_layer(layer, (listings or {}).get(layer.diff_id))
         removed: set[str] = set()
         if deleted or opaque:
             known = sorted(copies)

@@ -11,8 +11,6 @@ An rpm database is named in the report's ``os`` but its packages are not listed 
 
 from __future__ import annotations
 
-import csv
-import io
 import posixpath
 from collections.abc import Iterable, Iterator
 from email.parser import HeaderParser
@@ -24,6 +22,7 @@ from harden.image.blobs import BlobStore
 from harden.image.files import file_text, image_path
 from harden.image.model import EntryType, Rootfs
 from harden.ospkg import DbKind, OsPackage, PackageDb, detect, detect_all
+from harden.pyenv import installed_files_rows, record_rows
 from harden.report.model import Component, OsInfo, PackageDbInfo
 
 MAX_LICENSE = 100
@@ -99,14 +98,12 @@ def _python_size(sizes: _Sizes, blobs: BlobStore, meta_dir: PurePosixPath, kind:
     if kind == "dist-info":
         record = file_text(rootfs, blobs, meta_dir / "RECORD")
         if record is not None:
-            paths = [posixpath.normpath(str(location / row[0]))
-                     for row in csv.reader(io.StringIO(record)) if row and row[0]]
+            paths = [posixpath.normpath(str(location / row)) for row in record_rows(record)]
             return (*sizes.of([p for p in paths if not p.startswith("..")]), "record")
     elif kind == "egg-info":
         listed = file_text(rootfs, blobs, meta_dir / "installed-files.txt")
         if listed is not None:
-            lines = [line.strip() for line in listed.splitlines() if line.strip()]
-            paths = [posixpath.normpath(str(meta_dir / line)) for line in lines]
+            paths = [posixpath.normpath(str(meta_dir / line)) for line in installed_files_rows(listed)]
             return (*sizes.of([p for p in paths if not p.startswith("..")]), "installed-files")
     return 0, 0, "unknown"
 

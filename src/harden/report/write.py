@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from harden.atomic import atomic_file
 from harden.image.blobs import BlobStore
+from harden.image.merge import ListedMember
 from harden.image.model import Image, Rootfs
 from harden.pipeline import PipelineResult
 from harden.report.analysis import ElfCache, analyze_side
@@ -84,9 +85,9 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _efficiency(image: Image) -> Efficiency | None:
+def _efficiency(image: Image, listings: Mapping[str, Sequence[ListedMember]] | None) -> Efficiency | None:
     try:
-        return layer_efficiency(image.layers)
+        return layer_efficiency(image.layers, listings)
     except (OSError, tarfile.TarError) as exc:
         log.warning("layer efficiency not computed: cannot re-read the source layers (%s)", exc)
         return None
@@ -124,10 +125,12 @@ def write_run_reports(
     output_digest: str | None = None,
     generated_at: str | None = None,
     removed_on_purpose: Sequence[str] = (),
+    listings: Mapping[str, Sequence[ListedMember]] | None = None,
 ) -> WrittenReports:
     """The report set of one ``harden image`` run: findings on the hardened image, the original's for
     comparison ("fixed by harden"), SBOMs of both and their diff. ``removed_on_purpose``: the distributions the
-    policy removes (remove-installers), which HDN-0009 must not flag as lost metadata."""
+    policy removes (remove-installers), which HDN-0009 must not flag as lost metadata. ``listings``: the layer
+    headers the merge read, by diff_id (else the efficiency figure reads the source's layers again)."""
     report_dir = Path(report_dir)
     generated_at = generated_at or now_utc()
     cache: ElfCache = {}
@@ -158,7 +161,7 @@ def write_run_reports(
         original=before,
         hardened=after,
         result=result,
-        efficiency=_efficiency(source_image),
+        efficiency=_efficiency(source_image, listings),
         verification=verification,
         dropped=dropped,
         extra_findings=extra,
@@ -180,6 +183,7 @@ def write_review_reports(
     policy: PolicyLike | None = None,
     dropped: Sequence[Any] = (),
     generated_at: str | None = None,
+    listings: Mapping[str, Sequence[ListedMember]] | None = None,
 ) -> WrittenReports:
     """The report set of ``harden report``: one side, nothing changed."""
     report_dir = Path(report_dir)
@@ -190,7 +194,7 @@ def write_review_reports(
                      generated_at=generated_at, platform=source_image.config.platform, os=side.os)
     identity = Identity(kind="review", source=source, generated_at=generated_at, source_digest=digest,
                         platform=source_image.config.platform, policy=policy, layers=len(source_image.layers))
-    report = build_report(identity, original=side, efficiency=_efficiency(source_image), dropped=dropped,
+    report = build_report(identity, original=side, efficiency=_efficiency(source_image, listings), dropped=dropped,
                           sbom=SbomRefs(SBOM_ORIGINAL))
     files = _write_set(report_dir, report, {SBOM_ORIGINAL: sbom})
     return WrittenReports(report_dir, tuple(files), side.findings, report)

@@ -7,7 +7,6 @@ nothing may be copied into the blob store, and the diff_id is still checked.
 from __future__ import annotations
 
 import io
-import os
 import tarfile
 from pathlib import Path, PurePosixPath
 
@@ -17,7 +16,7 @@ from hypothesis import strategies as st
 
 from harden.errors import BadArchive
 from harden.image.blobs import BlobStore
-from harden.image.merge import layer_listing, merge_layers
+from harden.image.merge import merge_layers
 from harden.image.model import Rootfs
 from harden.image.transports import open_image
 from harden.report.efficiency import layer_efficiency
@@ -160,18 +159,18 @@ def test_the_fixture_hides_a_hardlink_target() -> None:
     assert names.index("etc/original") < names.index("etc/linked")
 
 
-def test_the_merge_keeps_a_listing_while_the_file_is_unchanged(tmp_path: Path, workdir: Path,
-                                                                 blobs: BlobStore) -> None:
+def test_the_merge_hands_its_listings_to_the_efficiency_figure(tmp_path: Path, workdir: Path,
+                                                               blobs: BlobStore) -> None:
+    """The headers the merge read come back with its result (no process-wide cache) and give the same figure as
+    reading the tars again."""
     archive = write_docker_archive(tmp_path / "img.tar", [LOWER, UPPER], layout="podman")
     image = open_image(f"docker-archive:{archive}", workdir)
-    assert [layer_listing(layer) for layer in image.layers] == [None, None]
     expected = layer_efficiency(memory_layers([LOWER, UPPER]))
     assert layer_efficiency(image.layers) == expected  # read from the tars
-    merge_layers(image.layers, blobs)
-    listed = layer_listing(image.layers[0])
+    merged = merge_layers(image.layers, blobs)
+    assert set(merged.listings) == {layer.diff_id for layer in image.layers}
     with tarfile.open(fileobj=io.BytesIO(LOWER)) as tar:
-        assert listed is not None and [m.name for m in listed] == tar.getnames()
-    assert layer_efficiency(image.layers) == expected  # from the listing
-    stat = archive.stat()
-    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
-    assert layer_listing(image.layers[0]) is None
+        assert [m.name for m in merged.listings[image.layers[0].diff_id]] == tar.getnames()
+    assert layer_efficiency(image.layers, merged.listings) == expected  # from the listings
+    fake = {diff: () for diff in merged.listings}
+    assert layer_efficiency(image.layers, fake) != expected  # the listings really are what it reads

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
-from harden.job import ledger_of
+from harden.job.policy_facts import ledger_of
 from harden.pipeline import run_pipeline
 from harden.plan import GiveUp, Plan, Remove
 from harden.stages.base import StageContext, StageSettings
