@@ -19,7 +19,7 @@ from typing import IO, Any
 from harden.elf.dynamic import MAGIC, read_dynamic
 from harden.image.blobs import BlobStore
 from harden.image.merge import merge_layers
-from harden.image.sources import open_image
+from harden.image.transports import open_image
 
 Facts = tuple[Any, ...]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harden.host_platform import can_execute, host_platform, parse_entry, registered
+from harden.image.host_platform import can_execute, host_platform, parse_entry, registered
 from harden.image.model import Platform
 
 AARCH64 = """enabled

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("harden.stages",),
     ("harden.plan", "harden.pyenv", "harden.dpkg", "harden.apk", "harden.ospkg", "harden.busybox", "harden.elf",
      "harden.accounts", "harden.progress", "harden.shipped_names"),
-    ("harden.image", "harden.host_platform"),
+    ("harden.image",),
     ("harden.engine",),
     ("harden.atomic", "harden.units", "harden._resources", "harden.errors", "harden"),
 )

@@ -191,7 +191,7 @@ class HardenJob:
         return layer, config
 
     def _verify(self, run: PlatformRun, blobs: BlobStore, workdir: Path, progress: ProgressReporter) -> None:
-        from harden.host_platform import can_execute
+        from harden.image.host_platform import can_execute
         from harden.image.transports import engine_image, load_into_engine
         from harden.verify.api import VerifyTarget, verify
 

@@ -23,7 +23,7 @@ from registry_server import RegistryServer, prerequisite_missing
 from test_registry_transport import inspect, push_layout, skopeo_run
 
 from harden.cli.main import cli
-from harden.host_platform import can_execute
+from harden.image.host_platform import can_execute
 from harden.image.model import Platform
 
 pytestmark = pytest.mark.registry
@@ -172,9 +172,9 @@ def test_a_platform_that_cannot_run_here_is_verified_by_linkage_alone(
 ) -> None:
     """binfmt_misc hidden (as on a machine without qemu-user): arm64 cannot run, so only the static linkage
     check verifies it; the run still passes, and the reports say which platform was verified how."""
-    import harden.host_platform
+    import harden.image.host_platform
 
-    monkeypatch.setattr(harden.host_platform, "registered", lambda folder=None: ())
+    monkeypatch.setattr(harden.image.host_platform, "registered", lambda folder=None: ())
     monkeypatch.setenv("HARDEN_WORKDIR", str(tmp_path / "work"))
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/harden-no-engine.sock")
     reports = tmp_path / "reports"

@@ -22,7 +22,7 @@ from typing import Any
 
 from harden.atomic import Publication
 from harden.errors import InputError, UsageError
-from harden.host_platform import host_platform
+from harden.image.host_platform import host_platform
 from harden.image.model import Image, ImageSet, Platform
 from harden.image.reference import ImageRef
 from harden.image.space import SizeLimit
