@@ -114,3 +114,34 @@ def test_real_image_round_trip(
     assert normalized(again) == normalized(rootfs)
     remove_image(image_id, client=docker_client)
     cleanup.clear()
+
+
+def test_a_load_stream_that_fails_midway_leaves_no_image(docker_client: Any, tmp_path: Path) -> None:
+    """The hardened image is streamed to the engine as it is made: when reading its layer fails halfway, the
+    error is harden's and the engine keeps nothing."""
+    from harden.errors import HardenError
+    from harden.image._streams import produced
+    from harden.image.transports._tarball import DeterministicTar
+    from harden.image.transports.daemon import load_stream
+
+    blobs = BlobStore(tmp_path / "blobs")
+    big = make_layer_tar([file("data/blob", bytes(range(256)) * 40_000)])
+    source = factory_docker_archive(tmp_path / "src.tar", [big], default_config([diff_id(big)]), repo_tags=None)
+    image = open_image(f"docker-archive:{source}", tmp_path / "ws")
+    rootfs = merge_layers(image.layers, blobs).rootfs
+    layer = write_layer(rootfs, blobs, tmp_path / "layer.tar", clamp_mtime=0)
+    config = with_written_layers(image.config, [layer], created_by="harden test", epoch=0)
+
+    def fill(out: Any) -> None:
+        with DeterministicTar(fileobj=out) as tar:
+            tar.add_bytes("config.json", config.to_bytes())
+            with layer.path.open("rb") as stream:
+                out.write(stream.read(layer.size // 2))
+            raise OSError("the layer became unreadable")
+
+    with pytest.raises((OSError, HardenError)):
+        load_stream(produced(fill), None, "a half-written image", client=docker_client)
+    import hashlib
+
+    made = "sha256:" + hashlib.sha256(config.to_bytes()).hexdigest()
+    assert made not in {listed.id for listed in docker_client.images.list(all=True)}

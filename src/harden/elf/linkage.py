@@ -95,11 +95,19 @@ class Linker:
         self._errors: dict[PurePosixPath, str] = {}
         self._glibc: dict[tuple[str, int], glibc.GlibcPath] = {}
         self._musl: dict[str, musl.SystemPath] = {}
+        self._real: dict[str, PurePosixPath | None] = {}
+        self._chains: dict[str, frozenset[PurePosixPath]] = {}
+        self._plain_resolved: dict[tuple[str, str, int, bool], Resolution] = {}
 
     # ------------------------------------------------------------------ reading
 
     def real(self, path: PurePosixPath | str) -> PurePosixPath | None:
-        return self.rootfs.resolve(path)
+        """``path`` with every symlink followed (None: dangling or looping); remembered, the rootfs being
+        immutable."""
+        key = str(path)
+        if key not in self._real:
+            self._real[key] = self.rootfs.resolve(path)
+        return self._real[key]
 
     def info(self, path: PurePosixPath | str) -> DynamicInfo | None:
         """The dynamic information of the file at ``path`` (links followed); None when it is not an ELF file
@@ -150,8 +158,14 @@ class Linker:
 
     # ------------------------------------------------------------------ resolving
 
-    def symlink_chain(self, path: PurePosixPath | str) -> set[PurePosixPath]:
+    def symlink_chain(self, path: PurePosixPath | str) -> frozenset[PurePosixPath]:
         """``path``, every symlink met while resolving it (in any component), and the real path."""
+        key = str(path)
+        if key not in self._chains:
+            self._chains[key] = frozenset(self._symlink_chain(path))
+        return self._chains[key]
+
+    def _symlink_chain(self, path: PurePosixPath | str) -> set[PurePosixPath]:
         found: set[PurePosixPath] = set()
         pending = [PurePosixPath(str(path).lstrip("/") or ".")]
         hops = 0
@@ -194,8 +208,16 @@ class Linker:
         if key not in self._glibc:
             self._glibc[key] = glibc.system_path(self.rootfs, self.blobs, *key)
         items = [(r, i.rpath, i.runpath) for r, i in chain]
-        return glibc.resolve_needed(self.rootfs, name, items, self._glibc[key], first_info.machine,
-                                    self._loadable(first_info), library_path=self.library_path)
+        plain = "/" not in name and not any(rpath or runpath for _, rpath, runpath in items)
+        secure = any(r.is_program and r.setuid for r, _, _ in items)
+        memo = (name, *key, secure)
+        if plain and memo in self._plain_resolved:  # no run path in the chain: the answer depends on the name only
+            return self._plain_resolved[memo]
+        found = glibc.resolve_needed(self.rootfs, name, items, self._glibc[key], first_info.machine,
+                                     self._loadable(first_info), library_path=self.library_path)
+        if plain:
+            self._plain_resolved[memo] = found
+        return found
 
     # ------------------------------------------------------------------ closures
 

@@ -1,19 +1,24 @@
-"""Byte streams for layers: sniffed decompression, a file region, and a reader that checks the diff_id.
+"""Byte streams for layers: sniffed decompression, a file region, a reader that checks the diff_id, and a
+producer thread whose writes become an iterator of chunks (a request body never written to disk).
 
-Nothing here holds more than one chunk in memory. Decompression and digest failures surface as BadArchive.
+Nothing here holds more than one chunk in memory (``produced``: its queue's depth, plus one). Decompression
+and digest failures surface as BadArchive.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import hashlib
 import io
 import lzma
 import os
+import queue
 import tarfile
+import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -268,3 +273,74 @@ def drain(stream: IO[bytes]) -> None:
     """Read ``stream`` to its end (so that a VerifyingReader checks the digest)."""
     while stream.read(CHUNK):
         pass
+
+
+class _QueueWriter:
+    """The write end of ``produced``: buffers ``CHUNK`` bytes, then hands them to the consumer's queue."""
+
+    def __init__(self, pending: queue.Queue[bytes | None], stopped: threading.Event) -> None:
+        self._pending = pending
+        self._stopped = stopped
+        self._buffer = bytearray()
+        self._written = 0
+
+    def write(self, data: bytes) -> int:
+        self._buffer += data
+        self._written += len(data)
+        if len(self._buffer) >= CHUNK:
+            self.flush()
+        return len(data)
+
+    def tell(self) -> int:
+        return self._written
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._put(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _put(self, item: bytes | None) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._pending.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        raise _ConsumerGone
+
+
+class _ConsumerGone(Exception):
+    """The consumer of ``produced`` stopped reading (its own error, or it was closed)."""
+
+
+def produced(fill: Callable[[IO[bytes]], None], *, depth: int = 4) -> Iterator[bytes]:
+    """The bytes ``fill`` writes to the file it is given, as chunks, while it writes them (on a second
+    thread): a body to send that is never written to disk. At most ``depth`` chunks wait in between. An
+    error in ``fill`` is raised to the consumer after the chunks before it; closing the iterator early stops
+    ``fill`` at its next write."""
+    pending: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+    stopped = threading.Event()
+    failed: list[BaseException] = []
+    out = _QueueWriter(pending, stopped)
+
+    def run() -> None:
+        try:
+            fill(cast(IO[bytes], out))
+            out.flush()
+        except _ConsumerGone:
+            return
+        except BaseException as exc:  # handed to the consumer below
+            failed.append(exc)
+        with contextlib.suppress(_ConsumerGone):
+            out._put(None)
+
+    producer = threading.Thread(target=run, name="harden-produced", daemon=True)
+    producer.start()
+    try:
+        while (chunk := pending.get()) is not None:
+            yield chunk
+    finally:
+        stopped.set()
+        producer.join()
+    if failed:
+        raise failed[0]

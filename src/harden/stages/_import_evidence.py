@@ -291,7 +291,7 @@ class ImportEvidence:
                 progress(done, len(sources))
         self._relevant = tuple(relevant)
         self._targets: dict[PurePosixPath, tuple[PurePosixPath, ...]] = {}
-        self._chains: dict[PurePosixPath, tuple[tuple[PurePosixPath, ...], ...]] = {}
+        self._chains: dict[PurePosixPath, tuple[tuple[str, ...], ...]] = {}
         log.debug("import evidence: %d files read, %d mention candidates", len(sources), len(relevant))
 
     def _mentions(self, data: bytes) -> bool:
@@ -349,24 +349,37 @@ class ImportEvidence:
 
         ``keys`` maps module paths (a directory, or a ``.py`` path without suffix) to their candidate.
         """
+        by_text = {str(key): candidate for key, candidate in keys.items()}
         found: dict[PurePosixPath, PurePosixPath] = {}
         for source in self._relevant:
             if excluded(source):
                 continue
             for chain in self._chains_of(source):
                 for key in chain:
-                    candidate = keys.get(key)
+                    candidate = by_text.get(key)
                     if candidate is not None and candidate not in found and source != candidate:
                         found[candidate] = source
         return found
 
-    def _chains_of(self, source: PurePosixPath) -> tuple[tuple[PurePosixPath, ...], ...]:
-        """``(target, *target.parents)`` for each target of ``source``, built once (``settle`` asks again)."""
+    def _chains_of(self, source: PurePosixPath) -> tuple[tuple[str, ...], ...]:
+        """``(target, *target.parents)`` as text for each target of ``source``, built once (``settle`` asks
+        again; strings, because hashing thousands of paths per round is what this stage spent its time on)."""
         chains = self._chains.get(source)
         if chains is None:
-            chains = tuple((target, *target.parents) for target in self.targets_of(source))
+            chains = tuple(_ancestry(str(target)) for target in self.targets_of(source))
             self._chains[source] = chains
         return chains
+
+
+def _ancestry(text: str) -> tuple[str, ...]:
+    """``str`` of a relative path and of each of its parents, as ``(p, *p.parents)`` would give them."""
+    found = [text]
+    while (cut := text.rfind("/")) > 0:
+        text = text[:cut]
+        found.append(text)
+    if text != ".":
+        found.append(".")
+    return tuple(found)
 
 
 def _is_entry_points(path: PurePosixPath) -> bool:

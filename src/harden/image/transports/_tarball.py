@@ -13,8 +13,9 @@ from harden.errors import InternalError
 
 
 class DeterministicTar:
-    def __init__(self, path: Path) -> None:
-        self._tar = tarfile.TarFile(path, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8")
+    def __init__(self, path: Path | None = None, *, fileobj: IO[bytes] | None = None) -> None:
+        """Write to ``path``, or to ``fileobj`` (a stream only written to: a pipe, a socket's body)."""
+        self._tar = tarfile.TarFile(path, mode="w", fileobj=fileobj, format=tarfile.PAX_FORMAT, encoding="utf-8")
 
     def __enter__(self) -> DeterministicTar:
         return self

@@ -6,7 +6,8 @@ at a time, written by a second thread while the next ones arrive) and then read 
 save over the Docker API produces one too. One image, one platform.
 
 Writing (``--tag``, or ``--output docker-daemon:NAME:TAG``): the image is loaded *untagged* (a docker-archive
-written in the workspace), then tagged as the very last step of publishing, so a failed or interrupted run
+streamed to the engine as it is made, never written to disk: the layer is read once, from where the writer
+put it), then tagged as the very last step of publishing, so a failed or interrupted run
 never leaves a tag pointing at a half-made image; an untagged image the run loaded is removed when the run does
 not publish it. The image id is the config digest, the same in Docker and podman. Which engine answers is
 ``harden.engine``'s choice (the docker CLI's rules).
@@ -32,6 +33,7 @@ from typing import IO, Any
 from harden.atomic import Publication
 from harden.engine import PODMAN_SOCKET
 from harden.errors import EngineUnavailable, HardenError, ImageNotFound, InputError, UsageError
+from harden.image._streams import produced
 from harden.image.model import Image, ImageSet
 from harden.image.reference import (
     ImageRef,
@@ -43,8 +45,10 @@ from harden.image.reference import (
 )
 from harden.image.space import SizeLimit, limited_chunks
 from harden.image.transports._archive import TarArchive
+from harden.image.transports._layers import check_layers
+from harden.image.transports._tarball import DeterministicTar
 from harden.image.transports._transport import Commit, ReadContext, Transport, WriteContext
-from harden.image.transports.docker_archive import read_docker_archive, write_docker_archive
+from harden.image.transports.docker_archive import fill_docker_archive, read_docker_archive
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +201,13 @@ def load_image(image: Image, ctx: WriteContext) -> str:
     key = _key(image)
     if key in ctx.loaded:
         return ctx.loaded[key]
-    archive = ctx.workspace / f"engine-load-{key.partition(':')[2][:16]}.tar"
-    if not archive.exists():
-        write_docker_archive(image.config, image.layers, archive)
-    try:
-        image_id = load_archive(archive)
-    finally:
-        archive.unlink(missing_ok=True)
+    check_layers(image.config, image.layers)
+
+    def fill(out: IO[bytes]) -> None:
+        with DeterministicTar(fileobj=out) as tar:
+            fill_docker_archive(tar, image.config, image.layers, spool_dir=ctx.workspace)
+
+    image_id = load_stream(produced(fill), key, "the hardened image")
     ctx.loaded[key] = image_id
     return image_id
 
@@ -242,30 +246,39 @@ _LOADED = re.compile(r"(^Loaded image ID: |^Loaded image: )(.+)$", re.MULTILINE)
 
 def load_archive(archive: Path, *, client: Any = None) -> str:
     """Load a docker-archive (written without RepoTags) into the engine; return the image id."""
+    image = read_docker_archive(TarArchive(archive, f"docker-archive {archive}"))
+    with archive.open("rb") as stream:
+        return load_stream(stream, image.config_digest, archive.name, client=client)
+
+
+def load_stream(body: Iterable[bytes] | IO[bytes], config_digest: str | None, what: str, *,
+                client: Any = None) -> str:
+    """Send a docker-archive (a file, or chunks as they are made: sent chunked, never written to disk) to the
+    engine's load; return the id of the image it made (``config_digest``, or the one the engine names)."""
     import docker.errors
 
-    image = read_docker_archive(TarArchive(archive, f"docker-archive {archive}"))
     client = _client(client)
     reported: list[str] = []
-    with engine_errors(f"loading {archive.name}"):
-        with archive.open("rb") as stream:
-            for chunk in client.api.load_image(stream):
-                if not isinstance(chunk, dict):
-                    continue
-                if "errorDetail" in chunk or "error" in chunk:
-                    detail = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error")
-                    raise InputError(f"the engine could not load {archive.name}: {detail}")
-                match = _LOADED.search(str(chunk.get("stream") or ""))
-                if match:
-                    reported.append(match.group(2).strip())
-        for candidate in (image.config_digest, *reported):
+    with engine_errors(f"loading {what}"):
+        for chunk in client.api.load_image(body):
+            if not isinstance(chunk, dict):
+                continue
+            if "errorDetail" in chunk or "error" in chunk:
+                detail = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error")
+                raise InputError(f"the engine could not load {what}: {detail}")
+            match = _LOADED.search(str(chunk.get("stream") or ""))
+            if match:
+                reported.append(match.group(2).strip())
+        for candidate in (config_digest, *reported):
+            if candidate is None:
+                continue
             try:
                 image_id = str(client.images.get(candidate).id)
             except docker.errors.NotFound:
                 continue
-            log.info("loaded %s as %s", archive.name, image_id)
+            log.info("loaded %s as %s", what, image_id)
             return image_id
-    raise InputError(f"the engine accepted {archive.name} but shows no image {image.config_digest}")
+    raise InputError(f"the engine accepted {what} but shows no image {config_digest}")
 
 
 TAG_ATTEMPTS = 5

@@ -158,22 +158,30 @@ def write_docker_archive(
     With ``publication``, the archive is only staged in it: ``dest`` changes when the publication commits.
     """
     check_layers(config, layers)
+    with joined(publication) as staging:
+        tmp = staging.stage_file(dest)
+        with DeterministicTar(tmp) as tar:
+            fill_docker_archive(tar, config, layers, repo_tags, spool_dir=tmp.parent)
+    return dest
+
+
+def fill_docker_archive(tar: DeterministicTar, config: ImageConfig, layers: Sequence[LayerBlob],
+                        repo_tags: Sequence[str] = (), *, spool_dir: Path) -> None:
+    """A docker-archive's members in their order: the config, each layer once, manifest.json last (so that a
+    reader of the stream, such as an engine's load, has every blob before the manifest names it). A layer
+    whose size is not known is copied to ``spool_dir`` first."""
     config_bytes = config.to_bytes()
     config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
     layer_names = [layer.diff_id.partition(":")[2] + "/layer.tar" for layer in layers]
     tags = [normalize_tag(tag) for tag in repo_tags]
     manifest = [{"Config": config_name, "RepoTags": tags or None, "Layers": layer_names}]
-    with joined(publication) as staging:
-        tmp = staging.stage_file(dest)
-        with DeterministicTar(tmp) as tar:
-            tar.add_bytes(config_name, config_bytes)
-            written: set[str] = set()
-            for layer, name in zip(layers, layer_names, strict=True):
-                if name in written:
-                    continue
-                written.add(name)
-                tar.add_dir(name.partition("/")[0])
-                with spooled(layer, tmp.parent) as (stream, size):
-                    tar.add_stream(name, stream, size)
-            tar.add_bytes("manifest.json", json.dumps(manifest, separators=(",", ":")).encode())
-    return dest
+    tar.add_bytes(config_name, config_bytes)
+    written: set[str] = set()
+    for layer, name in zip(layers, layer_names, strict=True):
+        if name in written:
+            continue
+        written.add(name)
+        tar.add_dir(name.partition("/")[0])
+        with spooled(layer, spool_dir) as (stream, size):
+            tar.add_stream(name, stream, size)
+    tar.add_bytes("manifest.json", json.dumps(manifest, separators=(",", ":")).encode())
