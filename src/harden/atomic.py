@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -144,12 +145,30 @@ def _refuse(dest: Path, *, is_dir: bool) -> None:
 # -- publishing several outputs together ---------------------------------------------------------------------
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends: a second Ctrl-C must not stop a rollback halfway."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    """SIGINT and SIGTERM wait until the block ends: a second Ctrl-C must not stop a rollback halfway.
+
+    Blocking them in this thread is not enough when the process has other threads (a layer compressed on every
+    core, a stream sent while it is made): the kernel hands the signal to one of those, and Python runs its
+    handler in the main thread all the same. So the main thread also swaps the handlers for one that notes the
+    signal, and raises what it noted once the block is done."""
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+    if threading.current_thread() is not threading.main_thread():  # handlers can only change there
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        return
+    arrived: list[int] = []
+    previous = {signum: signal.signal(signum, lambda signum, _frame: arrived.append(signum))
+                for signum in sorted(_HELD_SIGNALS)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)  # a signal pending here is noted too
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for noted in dict.fromkeys(arrived):
+            signal.raise_signal(noted)
 
 
 @dataclass(slots=True)

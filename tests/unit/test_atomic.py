@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -305,3 +306,32 @@ def test_a_rollback_cut_short_never_deletes_a_previous_output(
     assert (kept[0] / "previous").read_bytes() == b"old a"
     assert tree(kept[1]) == {"previous": None, "previous/oci-layout": b"old layout"}
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_second_ctrl_c_waits_for_the_rollback_even_with_other_threads_running(
+    tmp_path: Path, previous: dict[str, bytes | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """harden runs threads (a layer compressed on every core, an image streamed to the engine): the kernel may
+    hand the second SIGINT to one of them, where this thread's blocked mask does not hold it back."""
+    import threading
+
+    stop = threading.Event()
+    workers = [threading.Thread(target=stop.wait, daemon=True) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    real_undo = atomic._undo
+
+    def undo_pressing_ctrl_c(entry: atomic._Staged) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # time for another thread to take it and for the main thread to run its handler
+        real_undo(entry)
+
+    monkeypatch.setattr(atomic, "_undo", undo_pressing_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt), Publication() as publication:
+            stage_all(publication, tmp_path)
+            publication.commit()
+            raise KeyboardInterrupt
+    finally:
+        stop.set()
+    assert tree(tmp_path) == previous

@@ -2,8 +2,10 @@
 uncompressed tar), the ``--compression`` choice, and the compressed blobs of one run, made once and shared by
 every output that stores them (oci, oci-archive, registry).
 
-Compression is deterministic, so the same layer gives the same blob digest: gzip without a file name and with
-mtime 0 at a fixed level; zstd single-threaded at a fixed level with the content size in the frame header.
+Compression is deterministic, so the same layer gives the same blob digest: gzip as members of a fixed size
+(compressed on every core), without a file name and with mtime 0, at a fixed level; zstd at a fixed level in
+zstd's multi-threaded mode (its output does not depend on the number of threads), the content size in the frame
+header.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,17 +174,38 @@ def compress_stream(source: IO[bytes], out: IO[bytes], compression: Compression 
     if compression is None:
         shutil.copyfileobj(source, out, CHUNK)
     elif compression.kind == "gzip":
-        with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=compression.level) as gz:
-            shutil.copyfileobj(source, gz, CHUNK)
+        gzip_members(source, out, compression.level)
     else:
         import zstandard
 
         compressor = zstandard.ZstdCompressor(level=compression.level, write_checksum=True,
-                                              write_content_size=size is not None, threads=0)
+                                              write_content_size=size is not None, threads=-1)
         if size is not None:
             compressor.copy_stream(source, out, size=size, read_size=CHUNK, write_size=CHUNK)
         else:
             compressor.copy_stream(source, out, read_size=CHUNK, write_size=CHUNK)
+
+
+GZIP_BLOCK = 4 << 20
+"""Uncompressed bytes per gzip member: fixed, so the blob is the same whatever the number of cores."""
+
+
+def gzip_members(source: IO[bytes], out: IO[bytes], level: int, *, workers: int | None = None) -> None:
+    """``source`` as consecutive gzip members of ``GZIP_BLOCK`` bytes each (RFC 1952 allows several; every
+    reader of layers takes them: Go's gzip reader, hence docker, containerd, podman, skopeo and umoci; Python's
+    gzip; zcat), compressed on every core (zlib lets go of the GIL), written in order. Each member starts with
+    an empty dictionary: the blob is about 0.1 % larger than one member would be."""
+    workers = workers or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harden-gzip") as pool:
+        pending: deque[Future[bytes]] = deque()
+        block = source.read(GZIP_BLOCK)
+        pending.append(pool.submit(gzip.compress, block, level, mtime=0))  # an empty layer is one empty member
+        while block := source.read(GZIP_BLOCK):
+            pending.append(pool.submit(gzip.compress, block, level, mtime=0))
+            while len(pending) > workers:  # at most twice `workers` blocks in memory
+                out.write(pending.popleft().result())
+        while pending:
+            out.write(pending.popleft().result())
 
 
 def place_blob(blob: Blob, dest: Path) -> None:
