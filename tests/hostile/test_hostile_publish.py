@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -208,14 +208,20 @@ class FakeEngine:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
         self.removed: list[str] = []
+        self.loaded = 0
         self.error = error
         monkeypatch.setattr(harden.engine, "connect", lambda: self)
-        monkeypatch.setattr(harden.image.transports.daemon, "load_archive", lambda archive: "sha256:" + "ab" * 32)
+        monkeypatch.setattr(harden.image.transports.daemon, "load_stream", self.load_stream)
         monkeypatch.setattr(harden.image.transports.daemon, "tag_image", self.tag_image)
         monkeypatch.setattr(harden.image.transports.daemon, "remove_image", self.removed.append)
 
     def close(self) -> None:
         pass
+
+    def load_stream(self, body: Iterable[bytes], config_digest: str | None, what: str) -> str:
+        """Take the whole docker-archive stream, as an engine does, before naming the image it made."""
+        self.loaded = sum(len(chunk) for chunk in body)
+        return "sha256:" + "ab" * 32
 
     def tag_image(self, image_id: str, tag: str) -> None:
         raise self.error
@@ -236,6 +242,7 @@ def test_a_failed_tag_takes_back_every_output(
     run = run_three(scene, archive, "--tag", "hardened/image:1")
     assert_failure_reported(run, code, "the engine refused to tag the image")
     assert_nothing_published(scene, run, earlier)
+    assert engine.loaded > 0, "the image was streamed to the engine"
     assert engine.removed == ["sha256:" + "ab" * 32], "the untagged image must be removed from the engine"
 
 
