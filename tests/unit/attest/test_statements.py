@@ -77,7 +77,7 @@ def test_provenance_v1(facts: RunFacts) -> None:
 
 def test_vsa_v1_with_the_check_counts_in_a_uri_named_extension(facts: RunFacts) -> None:
     predicate = vsa_statement(facts)["predicate"]
-    extensions = {k: v for k, v in predicate.items() if k.startswith("https://")}
+    extensions = {k: v for k, v in predicate.items() if k.startswith("urn:")}
     assert list(extensions) == [uris.CHECKS_FIELD]
     standard = {k: v for k, v in predicate.items() if k not in extensions}
     # The VSA v1 proto declares verified_levels a single string; the spec (verification_summary.md) says
@@ -89,7 +89,7 @@ def test_vsa_v1_with_the_check_counts_in_a_uri_named_extension(facts: RunFacts) 
         "verifier": {"id": uris.VERIFIER_ID},
         "timeVerified": "2025-03-01T12:04:30Z",
         "resourceUri": facts.resource_uri,
-        "policy": {"uri": "https://harden.invalid/policies/spark-k8s-python-deps", "digest": {"sha256": "2" * 64}},
+        "policy": {"uri": "urn:harden:policy:spark-k8s-python-deps", "digest": {"sha256": "2" * 64}},
         "verificationResult": "PASSED",
         "verifiedLevels": ["HARDEN_VERIFIED"],
         "slsaVersion": "1.0",
