@@ -29,6 +29,8 @@ def statement(subject_names: Sequence[str], subject_digest: str, predicate_type:
               predicate: Mapping[str, Any]) -> dict[str, Any]:
     """A Statement v1 whose subjects are ``{name, digest: {sha256}}``, one per name, all of ``subject_digest``."""
     check_digest(subject_digest, "the subject digest")
+    if isinstance(subject_names, str):
+        raise InternalError(f"subject names are a sequence of names, not the string {subject_names!r}")
     if not subject_names:
         raise InternalError("a statement needs at least one subject")
     return {
