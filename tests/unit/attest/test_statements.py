@@ -46,11 +46,11 @@ def proto_parse(document: dict[str, Any], module: str, message: str) -> Any:
 def test_every_statement_is_a_statement_v1_about_the_output_manifest(facts: RunFacts, bom: dict[str, Any]) -> None:
     statements = run_statements(facts, bom)
     assert list(statements) == ["provenance", "vsa", "sbom"]
-    for statement in statements.values():
-        assert statement["_type"] == STATEMENT_TYPE
-        assert statement["subject"] == [{"name": f"oci:/out:{REF}",
+    for document in statements.values():
+        assert document["_type"] == STATEMENT_TYPE
+        assert document["subject"] == [{"name": f"oci:/out:{REF}",
                                          "digest": {"sha256": facts.output_digest.removeprefix("sha256:")}}]
-        parsed = proto_parse(statement, "in_toto_attestation.v1.statement_pb2", "Statement")
+        parsed = proto_parse(document, "in_toto_attestation.v1.statement_pb2", "Statement")
         assert parsed.type == STATEMENT_TYPE
         statement_module = require_module("in_toto_attestation.v1.statement")
         statement_module.Statement.copy_from_pb(parsed).validate()  # the bindings' own checks
@@ -117,8 +117,8 @@ def test_a_failed_run_says_failed(facts: RunFacts) -> None:
 def test_the_sbom_statement_carries_a_valid_cyclonedx_bom(facts: RunFacts, bom: dict[str, Any]) -> None:
     jsonschema = require_module("jsonschema")
     referencing = require_module("referencing")
-    statement = sbom_statement(facts, bom)
-    assert statement["predicate"] == bom
+    document = sbom_statement(facts, bom)
+    assert document["predicate"] == bom
     cdx = "http://cyclonedx.org/schema/"
     registry = referencing.Registry().with_resources([
         (cdx + "spdx.SNAPSHOT.schema.json",
@@ -127,7 +127,7 @@ def test_the_sbom_statement_carries_a_valid_cyclonedx_bom(facts: RunFacts, bom: 
          referencing.Resource.from_contents(json.loads((REPORT_SCHEMAS / "jsf-0.82.schema.json").read_text()))),
     ])
     schema = json.loads((REPORT_SCHEMAS / "bom-1.5.schema.json").read_text())
-    jsonschema.Draft7Validator(schema, registry=registry).validate(statement["predicate"])
+    jsonschema.Draft7Validator(schema, registry=registry).validate(document["predicate"])
     with pytest.raises(InternalError, match="not a CycloneDX JSON BOM"):
         sbom_statement(facts, {"spdxVersion": "SPDX-2.3"})
 
