@@ -13,8 +13,10 @@ from harden.job.results import HardenResult, PlatformResult
 from harden.report.write import default_report_dir
 
 if TYPE_CHECKING:
+    from harden.attest.keys import SigningKey
     from harden.image.model import Platform
     from harden.image.space import SizeLimit
+    from harden.job.attest_verify import AttestationResult
     from harden.policy import Policy
     from harden.progress import ProgressReporter
     from harden.report.write import WrittenReports
@@ -71,13 +73,18 @@ def harden_image(
     platforms: Sequence[str] = (),
     compression: str | None = None,
     tls_verify: bool | None = None,
+    sign_key: Path | None = None,
 ) -> HardenResult:
     """``max_image_bytes``: the most uncompressed bytes the image's layers may expand to (see image_size_limit);
     ``platforms``: ``os/arch[/variant]`` of an index to harden (default: every platform); ``compression``:
     ``gzip[:LEVEL]`` or ``zstd[:LEVEL]`` for the outputs that compress; ``tls_verify``: None verifies registries'
-    TLS (plain HTTP for loopback ones only), False does not (skopeo's ``--tls-verify=false``)."""
+    TLS (plain HTTP for loopback ones only), False does not (skopeo's ``--tls-verify=false``); ``sign_key``: a
+    PEM private key (ECDSA P-256 or Ed25519) the run's in-toto statements are signed with, read first, before
+    any other work (a bad one is a UsageError naming the file, never its content); without it the statements
+    are written unsigned."""
     from harden.job.harden import HardenJob
 
+    keys = signing_keys(sign_key)
     job = HardenJob(
         source=source,
         policy=policy_for_image(source, policy),
@@ -94,11 +101,43 @@ def harden_image(
         platforms=tuple(platforms),
         compression=compression,
         tls_verify=tls_verify,
+        signing_keys=keys,
     )
     from harden.report.findings import failing
 
     failing((), fail_on)  # a bad threshold is a usage error before any work
     return job.execute()
+
+
+def signing_keys(path: Path | None) -> tuple[SigningKey, ...]:
+    """The signing key in the PEM file ``path`` (none without one); UsageError (exit 2, one line naming the file
+    and why) for a missing, unreadable, encrypted-without-passphrase or unsupported key."""
+    if path is None:
+        return ()
+    from harden.attest.keys import read_signing_key
+
+    return (read_signing_key(Path(path)),)
+
+
+def verify_attestations(image: str, keys: Sequence[Path], *, attestations: Path | None = None,
+                        tls_verify: bool | None = None) -> AttestationResult:
+    """``harden attest verify``: the attestations of ``image`` (an ``oci:``/``oci-archive:`` layout, a
+    ``docker://`` reference, or a ``sha256:`` manifest digest with ``attestations``) checked with the public keys
+    in the PEM files ``keys``. Problems are in the result; ``raise_for_attestations`` turns them into exit 1."""
+    from harden.attest.keys import read_verify_key
+    from harden.image.transports import RegistryOptions
+    from harden.job.attest_verify import verify_image_attestations
+
+    if not keys:
+        raise UsageError("--key: at least one public key (PEM) is needed")
+    loaded = [read_verify_key(Path(path)) for path in keys]
+    return verify_image_attestations(image, loaded, attestations=attestations,
+                                     registry=RegistryOptions(tls_verify=tls_verify))
+
+
+def raise_for_attestations(result: AttestationResult) -> None:
+    """AttestationFailed (exit 1) when any attestation of the result did not verify."""
+    result.raise_for_problems()
 
 
 def enforce_fail_on(result: HardenResult, fail_on: str) -> None:

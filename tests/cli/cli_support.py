@@ -30,16 +30,18 @@ def sha256(data: bytes) -> str:
 
 
 def read_oci(files: dict[str, bytes]) -> tuple[dict[str, Any], dict[str, bytes], str | None]:
-    """Check an OCI layout given as {relative name: bytes}: every blob matches its digest, the config's
-    diff_ids match the uncompressed layers. Returns (config, {layer path: content}, ref name)."""
+    """Check an OCI layout given as {relative name: bytes}: every blob matches its digest, index.json lists one
+    image and, beside it, only its referrers (an ``artifactType``, a ``subject`` naming the image's manifest),
+    the config's diff_ids match the uncompressed layers. Returns (config, {layer path: content}, ref name)."""
     assert json.loads(files["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
     for name, data in files.items():
         if name.startswith("blobs/sha256/"):
             assert sha256(data) == "sha256:" + name.rsplit("/", 1)[1], f"{name} does not match its digest"
     index = json.loads(files["index.json"])
-    assert len(index["manifests"]) == 1
-    descriptor = index["manifests"][0]
+    [descriptor] = [entry for entry in index["manifests"] if "artifactType" not in entry]
     manifest = json.loads(files["blobs/sha256/" + descriptor["digest"].partition(":")[2]])
+    for referrer in layout_referrers(files):
+        assert referrer["subject"]["digest"] == descriptor["digest"]
     config = json.loads(files["blobs/sha256/" + manifest["config"]["digest"].partition(":")[2]])
     diff_ids = []
     entries: dict[str, bytes] = {}
@@ -55,6 +57,21 @@ def read_oci(files: dict[str, bytes]) -> tuple[dict[str, Any], dict[str, bytes],
     assert config["rootfs"]["diff_ids"] == diff_ids
     ref = (descriptor.get("annotations") or {}).get("org.opencontainers.image.ref.name")
     return config, entries, ref
+
+
+def layout_referrers(files: dict[str, bytes]) -> list[dict[str, Any]]:
+    """The artifact manifests index.json lists (an ``artifactType`` on the entry and in the manifest), read as
+    plain JSON; each has a ``subject``."""
+    found = []
+    for entry in json.loads(files["index.json"])["manifests"]:
+        if "artifactType" not in entry:
+            continue
+        blob = files["blobs/sha256/" + entry["digest"].partition(":")[2]]
+        assert sha256(blob) == entry["digest"] and len(blob) == entry["size"]
+        manifest = json.loads(blob)
+        assert manifest["artifactType"] == entry["artifactType"] and "subject" in manifest
+        found.append(manifest)
+    return found
 
 
 def oci_dir_files(root: Path) -> dict[str, bytes]:

@@ -138,7 +138,7 @@ def test_the_checks_catch_a_planted_back_import() -> None:
     assert any("harden.image.model" in c and "harden.job.harden" in c for c in cycles(planted))
 
 
-@pytest.mark.parametrize("module", ["harden.cli.main", "harden.cli.image"])
+@pytest.mark.parametrize("module", ["harden.cli.main", "harden.cli.image", "harden.cli.attest"])
 def test_the_cli_only_calls_the_library(module: str) -> None:
     """The CLI parses and formats; everything else goes through harden.api (and errors, progress, units)."""
     allowed = ("harden.api", "harden.cli", "harden.errors", "harden.progress", "harden.units", "harden")

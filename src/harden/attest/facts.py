@@ -59,20 +59,30 @@ class CheckCount:
 
 @dataclass(frozen=True, slots=True)
 class Checks:
-    """What the verification checked: modules imported, distribution metadata, smoke tests, assertions."""
+    """What the verification checked: modules imported, distribution metadata, smoke tests, assertions; where
+    it ran (``runner``: "sandbox", "engine", or "linkage" when nothing ran and only the static ELF linkage
+    check stood in, whose ELF files are ``linkage``)."""
 
     modules: CheckCount
     metadata: CheckCount
     smoke_tests: CheckCount
     assertions: CheckCount
+    runner: str = ""
+    linkage: CheckCount | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {}
+        if self.runner:
+            out["runner"] = self.runner
+        out.update({
             "modules": self.modules.to_dict(),
             "metadata": self.metadata.to_dict(),
             "smokeTests": self.smoke_tests.to_dict(),
             "assertions": self.assertions.to_dict(),
-        }
+        })
+        if self.linkage is not None:
+            out["linkage"] = self.linkage.to_dict()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,22 +90,25 @@ class RunFacts:
     """One run, as its provenance, verification summary and SBOM statement state it.
 
     ``output_digest`` is the hardened image's *manifest* digest (what a registry or an OCI layout names it by):
-    the subject of every statement. ``source_digest`` is the source image's manifest digest where it has one
-    (OCI layout, registry); a docker-archive or engine source has only its config digest, which the caller
-    passes with ``source_media_type`` set to the config media type so the provenance says which it is.
+    the subject of every statement, once per output that stores it (``output_names``: the outputs' references;
+    every OCI output of a run stores the same manifest bytes). ``verdict`` None: the run was not verified
+    (``--no-verify``, or the policy turns verification off), and no verification summary is made.
+    ``source_digest`` is a digest of the source image and ``source_media_type`` says of what: the job passes
+    the source's config digest with the config media type (the one digest every source has, a docker-archive
+    and an engine image included), so the provenance says which it is.
     """
 
     source: str
     source_digest: str
-    output_name: str
+    output_names: tuple[str, ...]
     output_digest: str
     resource_uri: str
     policy_name: str
     policy_digest: str
     harden_version: str
     report_digest: str
-    verdict: Verdict
-    checks: Checks
+    verdict: Verdict | None
+    checks: Checks | None
     started_on: datetime
     finished_on: datetime
     source_media_type: str = MANIFEST_TYPE
@@ -112,8 +125,12 @@ class RunFacts:
         for name in ("started_on", "finished_on"):
             if getattr(self, name).tzinfo is None:
                 raise InternalError(f"{name} has no time zone")
-        for name in ("source", "output_name", "resource_uri", "policy_name", "harden_version"):
+        for name in ("source", "output_names", "resource_uri", "policy_name", "harden_version"):
             if not getattr(self, name):
                 raise InternalError(f"{name} is empty")
-        if not isinstance(self.verdict, Verdict):
+        if not isinstance(self.output_names, tuple) or not all(n and isinstance(n, str) for n in self.output_names):
+            raise InternalError(f"output_names is not a tuple of names: {self.output_names!r}")
+        if self.verdict is not None and not isinstance(self.verdict, Verdict):
             raise InternalError(f"verdict is not a Verdict: {self.verdict!r}")
+        if (self.verdict is None) != (self.checks is None):
+            raise InternalError("a verdict needs its checks, and checks their verdict")

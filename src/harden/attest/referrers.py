@@ -25,6 +25,8 @@ from typing import Any
 from harden.atomic import atomic_file
 from harden.attest.statements import CYCLONEDX_TYPE, PROVENANCE_TYPE, VSA_TYPE
 from harden.errors import BadArchive, ImageNotFound, UsageError
+from harden.image.transports import Document
+from harden.image.transports import Referrer as StoredReferrer
 from harden.image.transports._archive import BlobReader, DirTree
 from harden.image.transports._common import blob_name, check_digest, verify_bytes
 from harden.image.transports.oci_layout import INDEX_TYPE, MANIFEST_TYPE, REF_NAME, canonical_json
@@ -120,6 +122,17 @@ def artifact_manifest(subject: Descriptor, artifact: Artifact) -> ArtifactManife
     data = canonical_json(manifest)
     descriptor = Descriptor.of(MANIFEST_TYPE, data, artifact_type=artifact.artifact_type, annotations=annotations)
     return ArtifactManifest(data, descriptor, (EMPTY_BLOB, artifact.payload))
+
+
+def output_referrers(subject: Descriptor, artifacts: Sequence[Artifact]) -> tuple[StoredReferrer, ...]:
+    """The artifact manifests of ``artifacts`` about the manifest ``subject``, as the outputs of a run store
+    them with the image (``WriteContext.referrers``: listed in a layout's index.json, pushed to a registry)."""
+    found = []
+    for artifact in artifacts:
+        made = artifact_manifest(subject, artifact)
+        found.append(StoredReferrer(subject.digest, Document(MANIFEST_TYPE, made.manifest),
+                                    made.descriptor.to_json(), made.blobs))
+    return tuple(found)
 
 
 # -- reading a layout (a directory, or an oci-archive through the same BlobReader) ---------------------------

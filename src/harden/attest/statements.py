@@ -1,7 +1,8 @@
 """in-toto Statement v1 documents about the hardened image: SLSA Provenance v1, SLSA Verification Summary v1 and
 the hardened image's CycloneDX SBOM.
 
-Each has one subject, the hardened image's manifest digest, named by the output reference. Field names and
+Each names the hardened image's manifest digest as its subject, once per output reference that stores it (an
+in-toto subject is a name and a digest; the outputs share the digest). Field names and
 shapes follow https://in-toto.io/Statement/v1, https://slsa.dev/provenance/v1 and
 https://slsa.dev/verification_summary/v1; the tests parse them with the in-toto attestation protos, which reject
 unknown fields. harden's check counts sit in the VSA under a URI-named extension field, as the VSA spec allows.
@@ -10,7 +11,7 @@ unknown fields. harden's check counts sit in the VSA under a URI-named extension
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harden.attest import uris
@@ -24,13 +25,17 @@ CYCLONEDX_TYPE = "https://cyclonedx.org/bom"
 SLSA_VERSION = "1.0"
 
 
-def statement(subject_name: str, subject_digest: str, predicate_type: str, predicate: Mapping[str, Any]
-              ) -> dict[str, Any]:
-    """A Statement v1 with a single subject ``{name, digest: {sha256}}``."""
+def statement(subject_names: Sequence[str], subject_digest: str, predicate_type: str,
+              predicate: Mapping[str, Any]) -> dict[str, Any]:
+    """A Statement v1 whose subjects are ``{name, digest: {sha256}}``, one per name, all of ``subject_digest``."""
     check_digest(subject_digest, "the subject digest")
+    if isinstance(subject_names, str):
+        raise InternalError(f"subject names are a sequence of names, not the string {subject_names!r}")
+    if not subject_names:
+        raise InternalError("a statement needs at least one subject")
     return {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": subject_name, "digest": digest_set(subject_digest)}],
+        "subject": [{"name": name, "digest": digest_set(subject_digest)} for name in subject_names],
         "predicateType": predicate_type,
         "predicate": dict(predicate),
     }
@@ -70,6 +75,8 @@ def provenance_predicate(facts: RunFacts) -> dict[str, Any]:
 
 def vsa_predicate(facts: RunFacts) -> dict[str, Any]:
     """SLSA Verification Summary v1: harden's verdict on the hardened image, the policy, what was checked."""
+    if facts.verdict is None or facts.checks is None:
+        raise InternalError("no verification summary of a run that was not verified")
     passed = facts.verdict is Verdict.PASSED
     return {
         "verifier": {"id": facts.verifier_id},
@@ -88,27 +95,38 @@ def vsa_predicate(facts: RunFacts) -> dict[str, Any]:
 
 
 def provenance_statement(facts: RunFacts) -> dict[str, Any]:
-    return statement(facts.output_name, facts.output_digest, PROVENANCE_TYPE, provenance_predicate(facts))
+    return statement(facts.output_names, facts.output_digest, PROVENANCE_TYPE, provenance_predicate(facts))
 
 
 def vsa_statement(facts: RunFacts) -> dict[str, Any]:
-    return statement(facts.output_name, facts.output_digest, VSA_TYPE, vsa_predicate(facts))
+    return statement(facts.output_names, facts.output_digest, VSA_TYPE, vsa_predicate(facts))
 
 
 def sbom_statement(facts: RunFacts, bom: Mapping[str, Any]) -> dict[str, Any]:
     """The hardened image's CycloneDX BOM (a JSON object, as ``report.sbom.cyclonedx`` makes it) as a predicate."""
     if bom.get("bomFormat") != "CycloneDX" or not isinstance(bom.get("specVersion"), str):
         raise InternalError("the SBOM is not a CycloneDX JSON BOM (bomFormat/specVersion)")
-    return statement(facts.output_name, facts.output_digest, CYCLONEDX_TYPE, bom)
+    return statement(facts.output_names, facts.output_digest, CYCLONEDX_TYPE, bom)
+
+
+STATEMENTS = (("provenance", PROVENANCE_TYPE), ("vsa", VSA_TYPE), ("sbom", CYCLONEDX_TYPE))
+"""The statements of a run, in order: the short name their files and referrers use, and the predicate type."""
+
+
+def statement_names(verified: bool) -> tuple[tuple[str, str], ...]:
+    """(name, predicate type) of the statements a run makes: all three, or without the VSA when not verified."""
+    return tuple((name, kind) for name, kind in STATEMENTS if verified or kind != VSA_TYPE)
 
 
 def run_statements(facts: RunFacts, bom: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The three statements of a run, by the short name their files and referrers use."""
-    return {
+    """The statements of a run, by the short name their files and referrers use (``statement_names``): the
+    provenance, the verification summary when the run was verified, the SBOM."""
+    made = {
         "provenance": provenance_statement(facts),
-        "vsa": vsa_statement(facts),
+        "vsa": vsa_statement(facts) if facts.verdict is not None else None,
         "sbom": sbom_statement(facts, bom),
     }
+    return {name: statement for name, statement in made.items() if statement is not None}
 
 
 def to_payload(document: Mapping[str, Any]) -> bytes:

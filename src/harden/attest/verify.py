@@ -168,3 +168,14 @@ def layout_envelopes(reader: BlobReader, subject_digest: str) -> list[tuple[str,
             title = dict(layer.annotations).get(TITLE) or layer.digest
             found.append((f"{title} (referrer {referrer.descriptor.digest})", read_blob(reader, layer)))
     return found
+
+
+def layout_unsigned(reader: BlobReader, subject_digest: str) -> list[str]:
+    """The titles of the unsigned in-toto statements stored as referrers of ``subject_digest`` (``harden image``
+    without ``--sign-key``): nothing to verify a signature of, so never accepted, only named."""
+    found = []
+    for referrer in referrers(reader, subject_digest):
+        for layer in referrer.layers:
+            if layer.media_type == IN_TOTO_PAYLOAD_TYPE:
+                found.append(dict(layer.annotations).get(TITLE) or layer.digest)
+    return found

@@ -33,6 +33,10 @@ def print_summary(result: HardenResult) -> None:
         click.echo(f"left out: {line}")
     for written in result.written:
         click.echo(f"wrote:   {written}")
+    if result.attestations:
+        click.echo("attested: " + ", ".join(path.name for path in result.attestations)
+                   + ("" if any(path.name.endswith(".dsse.json") for path in result.attestations)
+                      else " (unsigned: no --sign-key)"))
     if result.report_dir is not None:
         click.echo(f"reports: {result.report_dir}")
 

@@ -43,6 +43,13 @@ def _help() -> str:
                    "--tls-verify=false (plain HTTP allowed, certificates not checked).")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the reports go (default reports/<image name>).")
+@click.option("--sign-key", type=click.Path(path_type=Path), envvar="HARDEN_SIGN_KEY", show_envvar=True,
+              metavar="PEM",
+              help="Sign the run's in-toto statements (SLSA provenance, verification summary, SBOM; written beside "
+                   "the reports and attached to oci:, oci-archive: and docker:// outputs as OCI referrers) with "
+                   "this ECDSA P-256 or Ed25519 private key; an encrypted key's passphrase comes from "
+                   "HARDEN_SIGN_KEY_PASSWORD. Without it the statements are written unsigned. Check them with "
+                   "`harden attest verify`.")
 @click.option("--no-verify", is_flag=True, help="Skip diff-verification (not recommended).")
 @click.option("--dry-run", is_flag=True, help="Plan only: print what each stage would change; write no image.")
 @click.option("--sanitize", is_flag=True, help="Drop unsafe layer entries (recorded) instead of refusing the image.")
@@ -69,6 +76,7 @@ def image(
     platforms: tuple[str, ...],
     compression: str | None,
     tls_verify: bool | None,
+    sign_key: Path | None,
 ) -> None:
     progress = command_progress()
     try:
@@ -89,6 +97,7 @@ def image(
             platforms=platforms,
             compression=compression,
             tls_verify=tls_verify,
+            sign_key=sign_key,
         )
     finally:
         progress.close()

@@ -82,8 +82,9 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from harden.cli import image, policy, report, verify
+    from harden.cli import attest, image, policy, report, verify
 
+    cli.add_command(attest.attest)
     cli.add_command(image.image)
     cli.add_command(policy.policy)
     cli.add_command(verify.verify)

@@ -1,7 +1,10 @@
 """One ``harden image`` run, start to finish: read → merge → plan/apply stages → write layer → verify →
-outputs → reports, for every platform the source names (one image, or each platform image of an index).
-Everything happens inside one Workspace, removed on success, failure and interrupt; outputs and tags are
-published only after every platform's verification passed, all of them or none."""
+reports built → attestations → outputs → reports and statements written, for every platform the source names
+(one image, or each platform image of an index). Everything happens inside one Workspace, removed on success,
+failure and interrupt; outputs and tags are published only after every platform's verification passed, all of
+them or none, with their referrers (SBOM, statements) staged in them. The reports are built before the outputs
+are published (the provenance names report.json's digest) and written after; when verification fails they are
+written all the same, and nothing else is."""
 
 from __future__ import annotations
 
@@ -9,10 +12,11 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harden.errors import UsageError, VerificationFailed
 from harden.image.blobs import BlobStore
@@ -26,12 +30,15 @@ from harden.pipeline import PipelineResult, run_pipeline
 from harden.progress import ProgressReporter, SilentProgress
 
 if TYPE_CHECKING:
+    from harden.attest.keys import SigningKey
+    from harden.attest.run import Attestation
     from harden.image.reference import ImageRef
     from harden.image.space import SizeLimit
-    from harden.image.transports import Compression, RegistryOptions, WriteContext
+    from harden.image.transports import Compression, Referrer, RegistryOptions, WriteContext
     from harden.image.writer import WrittenLayer
+    from harden.job.attestations import Coverage
     from harden.policy import Policy
-    from harden.report.write import WrittenReports
+    from harden.report.write import RunReports, WrittenReports
     from harden.verify.result import VerificationReport
 
 log = logging.getLogger(__name__)
@@ -54,6 +61,8 @@ class HardenJob:
     platforms: tuple[str, ...] = ()
     compression: str | None = None
     tls_verify: bool | None = None
+    signing_keys: tuple[SigningKey, ...] = ()
+    """``--sign-key``: the statements are signed with each (none: written unsigned). Their repr shows key ids."""
     _ctx: WriteContext | None = field(default=None, init=False)
     _limit: SizeLimit | None = field(default=None, init=False)
     _count: int = field(default=1, init=False)
@@ -70,9 +79,11 @@ class HardenJob:
             parse_reference,
         )
         from harden.image.workspace import Workspace
+        from harden.job.attestations import coverage, refuse_pointless_key
         from harden.report.write import default_report_dir
 
         progress = self.progress or SilentProgress()
+        started_on = datetime.now(UTC)
         source_ref = parse_reference(self.source)
         output_refs = [parse_output(text) for text in self.outputs]
         wanted = _platforms(self.platforms)
@@ -82,6 +93,9 @@ class HardenJob:
         targets = [*output_refs, *([tag_ref] if tag_ref is not None else [])]
         report_dir = self.report_dir or default_report_dir(self.source)
         refuse_writes_into_sources([source_ref], targets, None if self.dry_run else report_dir)
+        covered = coverage(targets)
+        if not self.dry_run:
+            refuse_pointless_key(self.signing_keys, covered, targets)
         registry = RegistryOptions(tls_verify=self.tls_verify)
         ctx = self._ctx = WriteContext(Path(), compression or DEFAULT_COMPRESSION, tag_ref.name if tag_ref else None,
                                        registry)
@@ -107,15 +121,21 @@ class HardenJob:
             failed = [run for run in runs if run.verification is not None and not run.verification.ok]
             written: list[str] = []
             annotations, dropped_annotations = _output_annotations(images)
+            statements: list[tuple[Attestation, ...]] = [() for _ in runs]
             if not self.dry_run and not failed:
                 from harden.image.transports import publish
 
-                progress.phase("write outputs")
                 outputs = ImageSet(tuple(run.output for run in runs if run.output is not None), images.reference,
                                    images.is_index, None, annotations)
+                built = self._attested_reports(runs, images, outputs, covered, [t.text for t in targets], blobs,
+                                               started_on, statements, progress)
+                progress.phase("write outputs")
                 written = publish(targets, outputs, ctx)
+            else:
+                built = self._build_reports(runs, images, written, blobs, [None] * len(runs))
             progress.close()
-            platform_reports = self._reports(runs, report_dir, images, written, dropped_annotations, blobs)
+            platform_reports, attested = self._write_reports(runs, report_dir, images, written, dropped_annotations,
+                                                             built, statements)
         if failed:
             where = report_dir / ("summary.md" if per_platform(runs, images) else "report.md")
             details = [f"{run.label}: {line}" if len(runs) > 1 else line
@@ -133,6 +153,7 @@ class HardenJob:
             reports=platform_reports[0] if len(platform_reports) == 1 else None,
             platform_reports=tuple(platform_reports),
             skipped=images.skipped,
+            attestations=tuple(attested),
         )
 
     def _open(self, source_ref: ImageRef, targets: Sequence[ImageRef], wanted: Sequence[Platform],
@@ -238,17 +259,42 @@ class HardenJob:
                 with contextlib.suppress(Exception):
                     forget_loaded(self._ctx)
 
-    def _reports(self, runs: Sequence[PlatformRun], report_dir: Path, images: ImageSet, written: list[str],
-                 dropped_annotations: list[str], blobs: BlobStore) -> list[WrittenReports]:
-        from harden.report.write import write_run_reports
+    def _attested_reports(self, runs: Sequence[PlatformRun], images: ImageSet, outputs: ImageSet, covered: Coverage,
+                          written: list[str], blobs: BlobStore, started_on: datetime,
+                          statements: list[tuple[Attestation, ...]], progress: ProgressReporter) -> list[RunReports]:
+        """Each platform's report, built with the plan of its attestations; then the statements (which name
+        the report's digest), kept in ``statements``, and their referrers, in the write context."""
+        from harden.image.transports import output_manifests
+        from harden.job.attestations import RunIdentity, attest, plan
+        from harden.report.write import SBOM_HARDENED
 
-        several = per_platform(runs, images)
-        reports = []
-        for run in runs:
+        assert self._ctx is not None
+        progress.phase("attest")
+        manifests = output_manifests(outputs, self._ctx) if covered.subjects else (None,) * len(runs)
+        why = ("--no-verify" if not self.verify else "the policy turns verification off"
+               if not self.policy.verify.enabled else "verification was skipped")
+        plans = [plan(covered, manifest, self.signing_keys, run.verification, not_verified_why=why,
+                      sbom_file=SBOM_HARDENED) for run, manifest in zip(runs, manifests, strict=True)]
+        built = self._build_reports(runs, images, written, blobs, [p.to_report() for p in plans])
+        identity = RunIdentity(self.source, self.policy.name, self.policy.digest, started_on, datetime.now(UTC))
+        referrers: list[Referrer] = []
+        for index, (run, the_plan, manifest, reports) in enumerate(zip(runs, plans, manifests, built, strict=True)):
+            if manifest is None or the_plan.subject_digest is None:
+                continue
+            statements[index], found = attest(the_plan, covered, manifest, identity, run.loaded.image.config_digest,
+                                              run.verification, reports, self.signing_keys)
+            referrers += found
+        self._ctx.referrers = tuple(referrers)
+        return built
+
+    def _build_reports(self, runs: Sequence[PlatformRun], images: ImageSet, written: list[str], blobs: BlobStore,
+                       attestations: Sequence[Mapping[str, Any] | None]) -> list[RunReports]:
+        from harden.report.write import build_run_reports
+
+        built = []
+        for run, entry in zip(runs, attestations, strict=True):
             assert run.result is not None
-            folder = report_dir / run.folder if several else report_dir
-            reports.append(write_run_reports(
-                folder,
+            built.append(build_run_reports(
                 source=self.source,
                 source_image=run.loaded.image,
                 original=run.loaded.rootfs,
@@ -262,13 +308,32 @@ class HardenJob:
                 blobs=blobs,
                 output_digest=run.output_digest,
                 removed_on_purpose=deliberate_removals(self.policy),
+                attestations=entry,
             ))
+        return built
+
+    def _write_reports(self, runs: Sequence[PlatformRun], report_dir: Path, images: ImageSet, written: list[str],
+                       dropped_annotations: list[str], built: Sequence[RunReports],
+                       statements: Sequence[tuple[Attestation, ...]]) -> tuple[list[WrittenReports], list[Path]]:
+        """Each platform's reports (and, for a run that published, its statement files) in its folder; the
+        reports and the statement files written."""
+        from harden.job.attestations import write
+        from harden.report.write import write_reports
+
+        several = per_platform(runs, images)
+        reports = []
+        files: list[Path] = []
+        for run, report, attestations in zip(runs, built, statements, strict=True):
+            folder = report_dir / run.folder if several else report_dir
+            reports.append(write_reports(folder, report))
+            if written:
+                files += write(folder, attestations)
         if several:
             from harden.report.platforms import write_platform_summary
 
             write_platform_summary(report_dir, platform_summary(self.source, runs, images, written, dropped_annotations,
                                                         reports, report_dir, self.dry_run))
-        return reports
+        return reports, files
 
 
 def _platforms(texts: Sequence[str]) -> list[Platform]:

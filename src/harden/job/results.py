@@ -78,6 +78,8 @@ class HardenResult:
     platform_reports: tuple[WrittenReports, ...] = ()
     skipped: tuple[str, ...] = ()
     """Entries of the source index that are not images (attestations, artifacts), left out."""
+    attestations: tuple[Path, ...] = ()
+    """The statement files written beside the reports (``*.dsse.json`` signed, ``*.intoto.json`` unsigned)."""
 
     @property
     def bytes_before(self) -> int:

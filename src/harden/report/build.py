@@ -216,9 +216,12 @@ def build_report(
     dropped: Sequence[Any] = (),
     extra_findings: Sequence[Finding] = (),
     sbom: SbomRefs | None = None,
+    attestations: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report dict. Findings, ELF table and largest files/packages describe the final state (the hardened
-    image in a run, the image itself in a review); ``fixed_findings`` lists what hardening removed."""
+    image in a run, the image itself in a review); ``fixed_findings`` lists what hardening removed;
+    ``attestations`` what the run attests (``harden.attest.run.AttestationPlan.to_report``), None when it
+    writes nothing."""
     final = hardened if hardened is not None else original
     findings = sort_findings([*final.findings, *extra_findings, *verification_findings(verification)])
     final_keys = {f.key for f in findings}
@@ -254,4 +257,5 @@ def build_report(
         "skipped": skipped,
         "notes": notes,
         "dropped": [_dropped(entry) for entry in dropped],
+        "attestations": None if attestations is None else dict(attestations),
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harden.report.markdown_attest import attestation_lines
 from harden.report.markdown_verify import verification_lines
 from harden.report.text import cell as c
 from harden.report.text import code, number, percent, plural, table
@@ -32,6 +33,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         _verification(report),
         _changes(report),
         _sbom(report),
+        attestation_lines(report),
     ]
     text = "\n\n".join("\n".join(lines) for lines in sections if lines)
     return text.rstrip() + "\n"

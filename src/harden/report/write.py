@@ -1,12 +1,15 @@
 """Writing the report set: report.json, report.md, report.html, report.sarif and the CycloneDX SBOMs.
 
-``write_run_reports`` is what ``harden image`` calls (job.py); ``write_review_reports`` is ``harden report``'s
-(job.review_reference loads and merges the image): no stage ran, the same set with the "after" side absent.
-Every file is written atomically (a temp file in the same directory, then ``os.replace``).
+``build_run_reports`` then ``write_reports`` is what ``harden image`` does (job.harden): the report is built,
+its exact bytes known (their digest goes into the run's provenance), before it is written; ``write_run_reports``
+does both at once. ``write_review_reports`` is ``harden report``'s (job.review_reference loads and merges the
+image): no stage ran, the same set with the "after" side absent. Every file is written atomically (a temp file
+in the same directory, then ``os.replace``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import tarfile
@@ -72,9 +75,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
         tmp.chmod(0o644)
 
 
+def json_bytes(data: Any) -> bytes:
+    """``data`` as the report files hold it: indented UTF-8 JSON and a final newline, key order the caller's."""
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented UTF-8 JSON, atomically. Key order is the caller's (deterministic)."""
-    _atomic_write(Path(path), (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    _atomic_write(Path(path), json_bytes(data))
 
 
 def write_text(path: Path, text: str) -> None:
@@ -108,8 +116,35 @@ def _write_set(report_dir: Path, report: dict[str, Any], sboms: Mapping[str, Any
     return written
 
 
-def write_run_reports(
-    report_dir: Path,
+@dataclass(frozen=True, slots=True)
+class RunReports:
+    """A run's report set, built and not yet written: report.json's dict, the SBOMs and diff by file name, and
+    the findings ``--fail-on`` judges. The bytes of each JSON file are ``json_bytes`` of its document."""
+
+    report: dict[str, Any]
+    documents: Mapping[str, Any]
+    findings: tuple[Finding, ...]
+
+    def file_bytes(self, name: str) -> bytes:
+        """The exact bytes ``write_reports`` writes as ``name`` (report.json or one of ``documents``)."""
+        return json_bytes(self.report if name == REPORT_JSON else self.documents[name])
+
+    def digest(self, name: str = REPORT_JSON) -> str:
+        return "sha256:" + hashlib.sha256(self.file_bytes(name)).hexdigest()
+
+
+def write_reports(report_dir: Path, built: RunReports) -> WrittenReports:
+    """Write a built report set into ``report_dir``."""
+    files = _write_set(Path(report_dir), built.report, built.documents)
+    return WrittenReports(Path(report_dir), tuple(files), built.findings, built.report)
+
+
+def write_run_reports(report_dir: Path, **facts: Any) -> WrittenReports:
+    """``build_run_reports(**facts)`` written into ``report_dir``."""
+    return write_reports(report_dir, build_run_reports(**facts))
+
+
+def build_run_reports(
     *,
     source: str,
     source_image: Image,
@@ -126,12 +161,13 @@ def write_run_reports(
     generated_at: str | None = None,
     removed_on_purpose: Sequence[str] = (),
     listings: Mapping[str, Sequence[ListedMember]] | None = None,
-) -> WrittenReports:
+    attestations: Mapping[str, Any] | None = None,
+) -> RunReports:
     """The report set of one ``harden image`` run: findings on the hardened image, the original's for
     comparison ("fixed by harden"), SBOMs of both and their diff. ``removed_on_purpose``: the distributions the
     policy removes (remove-installers), which HDN-0009 must not flag as lost metadata. ``listings``: the layer
-    headers the merge read, by diff_id (else the efficiency figure reads the source's layers again)."""
-    report_dir = Path(report_dir)
+    headers the merge read, by diff_id (else the efficiency figure reads the source's layers again).
+    ``attestations``: the report's entry for what the run attests (None: nothing)."""
     generated_at = generated_at or now_utc()
     cache: ElfCache = {}
     before = analyze_side(original, source_image.config, blobs, elf_cache=cache)
@@ -166,11 +202,10 @@ def write_run_reports(
         dropped=dropped,
         extra_findings=extra,
         sbom=SbomRefs(SBOM_ORIGINAL, SBOM_HARDENED, SBOM_DIFF, diff["summary"]),
+        attestations=attestations,
     )
-    files = _write_set(report_dir, report,
-                       {SBOM_ORIGINAL: sbom_before, SBOM_HARDENED: sbom_after, SBOM_DIFF: diff})
     findings = tuple(sort_findings([*after.findings, *extra]))
-    return WrittenReports(report_dir, tuple(files), findings, report)
+    return RunReports(report, {SBOM_ORIGINAL: sbom_before, SBOM_HARDENED: sbom_after, SBOM_DIFF: diff}, findings)
 
 
 def write_review_reports(

@@ -82,7 +82,7 @@ def make_facts(output_digest: str, **changes: Any) -> RunFacts:
     values: dict[str, Any] = {
         "source": "docker-archive:/in/python-app.tar",
         "source_digest": "sha256:" + "1" * 64,
-        "output_name": f"oci:/out:{REF}",
+        "output_names": (f"oci:/out:{REF}",),
         "output_digest": output_digest,
         "resource_uri": oci_purl("out", output_digest, tag=REF),
         "policy_name": "spark-k8s-python-deps",

@@ -113,7 +113,7 @@ def test_who_signed_and_what_they_claim_to_be(facts: RunFacts, bom: dict[str, An
 
 
 def test_a_subject_without_sha256_is_reported(facts: RunFacts, signing_key: SigningKey) -> None:
-    doc = statement("x", facts.output_digest, "https://example.com/p/v1", {})
+    doc = statement(("x",), facts.output_digest, "https://example.com/p/v1", {})
     doc["subject"].append({"name": "y", "digest": {"sha512": "0" * 128}})
     check = verify_attestations([("p.json", sign(to_payload(doc), [signing_key]).to_bytes())],
                                 [signing_key.public], facts.output_digest, required=())
@@ -121,7 +121,7 @@ def test_a_subject_without_sha256_is_reported(facts: RunFacts, signing_key: Sign
 
 
 def test_statements_of_unknown_types_are_checked_for_subject_only(facts: RunFacts, signing_key: SigningKey) -> None:
-    doc = statement("x", facts.output_digest, "https://example.com/p/v1", {"anything": True})
+    doc = statement(("x",), facts.output_digest, "https://example.com/p/v1", {"anything": True})
     check = verify_attestations([("p.json", sign(to_payload(doc), [signing_key]).to_bytes())],
                                 [signing_key.public], facts.output_digest, required=())
     assert check.ok and check.envelopes[0].predicate_type == "https://example.com/p/v1"

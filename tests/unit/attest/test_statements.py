@@ -9,6 +9,7 @@ The SBOM predicate is validated against the CycloneDX 1.5 schema the report test
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from harden.attest.statements import (
     provenance_statement,
     run_statements,
     sbom_statement,
+    statement,
     to_payload,
     vsa_statement,
 )
@@ -44,11 +46,11 @@ def proto_parse(document: dict[str, Any], module: str, message: str) -> Any:
 def test_every_statement_is_a_statement_v1_about_the_output_manifest(facts: RunFacts, bom: dict[str, Any]) -> None:
     statements = run_statements(facts, bom)
     assert list(statements) == ["provenance", "vsa", "sbom"]
-    for statement in statements.values():
-        assert statement["_type"] == STATEMENT_TYPE
-        assert statement["subject"] == [{"name": f"oci:/out:{REF}",
+    for document in statements.values():
+        assert document["_type"] == STATEMENT_TYPE
+        assert document["subject"] == [{"name": f"oci:/out:{REF}",
                                          "digest": {"sha256": facts.output_digest.removeprefix("sha256:")}}]
-        parsed = proto_parse(statement, "in_toto_attestation.v1.statement_pb2", "Statement")
+        parsed = proto_parse(document, "in_toto_attestation.v1.statement_pb2", "Statement")
         assert parsed.type == STATEMENT_TYPE
         statement_module = require_module("in_toto_attestation.v1.statement")
         statement_module.Statement.copy_from_pb(parsed).validate()  # the bindings' own checks
@@ -77,7 +79,7 @@ def test_provenance_v1(facts: RunFacts) -> None:
 
 def test_vsa_v1_with_the_check_counts_in_a_uri_named_extension(facts: RunFacts) -> None:
     predicate = vsa_statement(facts)["predicate"]
-    extensions = {k: v for k, v in predicate.items() if k.startswith("https://")}
+    extensions = {k: v for k, v in predicate.items() if k.startswith("urn:")}
     assert list(extensions) == [uris.CHECKS_FIELD]
     standard = {k: v for k, v in predicate.items() if k not in extensions}
     # The VSA v1 proto declares verified_levels a single string; the spec (verification_summary.md) says
@@ -89,7 +91,7 @@ def test_vsa_v1_with_the_check_counts_in_a_uri_named_extension(facts: RunFacts) 
         "verifier": {"id": uris.VERIFIER_ID},
         "timeVerified": "2025-03-01T12:04:30Z",
         "resourceUri": facts.resource_uri,
-        "policy": {"uri": "https://harden.invalid/policies/spark-k8s-python-deps", "digest": {"sha256": "2" * 64}},
+        "policy": {"uri": "urn:harden:policy:spark-k8s-python-deps", "digest": {"sha256": "2" * 64}},
         "verificationResult": "PASSED",
         "verifiedLevels": ["HARDEN_VERIFIED"],
         "slsaVersion": "1.0",
@@ -115,8 +117,8 @@ def test_a_failed_run_says_failed(facts: RunFacts) -> None:
 def test_the_sbom_statement_carries_a_valid_cyclonedx_bom(facts: RunFacts, bom: dict[str, Any]) -> None:
     jsonschema = require_module("jsonschema")
     referencing = require_module("referencing")
-    statement = sbom_statement(facts, bom)
-    assert statement["predicate"] == bom
+    document = sbom_statement(facts, bom)
+    assert document["predicate"] == bom
     cdx = "http://cyclonedx.org/schema/"
     registry = referencing.Registry().with_resources([
         (cdx + "spdx.SNAPSHOT.schema.json",
@@ -125,7 +127,7 @@ def test_the_sbom_statement_carries_a_valid_cyclonedx_bom(facts: RunFacts, bom: 
          referencing.Resource.from_contents(json.loads((REPORT_SCHEMAS / "jsf-0.82.schema.json").read_text()))),
     ])
     schema = json.loads((REPORT_SCHEMAS / "bom-1.5.schema.json").read_text())
-    jsonschema.Draft7Validator(schema, registry=registry).validate(statement["predicate"])
+    jsonschema.Draft7Validator(schema, registry=registry).validate(document["predicate"])
     with pytest.raises(InternalError, match="not a CycloneDX JSON BOM"):
         sbom_statement(facts, {"spdxVersion": "SPDX-2.3"})
 
@@ -171,3 +173,44 @@ def test_oci_purl() -> None:
     digest = "sha256:" + "a" * 64
     assert uris.oci_purl("registry.example/Team/App", digest) == f"pkg:oci/app@sha256%3A{'a' * 64}"
     assert uris.oci_purl("app", digest, tag="1.0") == f"pkg:oci/app@sha256%3A{'a' * 64}?tag=1.0"
+
+
+def test_every_output_that_stores_the_manifest_is_a_subject_of_the_same_digest(bom: dict[str, Any],
+                                                                              facts: RunFacts) -> None:
+    names = (f"oci:/out:{REF}", "oci-archive:/out.tar:1", "docker://127.0.0.1:5000/app/hard:1")
+    several = make_facts(facts.output_digest, output_names=names)
+    hexdigest = facts.output_digest.removeprefix("sha256:")
+    for document in run_statements(several, bom).values():
+        assert document["subject"] == [{"name": name, "digest": {"sha256": hexdigest}} for name in names]
+
+
+@pytest.mark.parametrize("names", [(), "oci:/out:1", ["oci:/out:1"], ("oci:/out:1", "")])
+def test_output_names_must_be_a_tuple_of_names(facts: RunFacts, names: Any) -> None:
+    with pytest.raises(InternalError):
+        make_facts(facts.output_digest, output_names=names)
+
+
+def test_a_bare_string_is_not_a_list_of_subject_names(facts: RunFacts) -> None:
+    with pytest.raises(InternalError, match="not the string"):
+        statement("oci:/out:1", facts.output_digest, PROVENANCE_TYPE, {})
+
+
+# RFC 8141: "urn:" NID ":" NSS; NID 2-32 of alphanumerics and "-"; NSS of pchar (unreserved, %XX, sub-delims, ":", "@").
+URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,30}[A-Za-z0-9]:(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
+                 r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*")
+
+
+@pytest.mark.parametrize("identifier", [uris.BUILD_TYPE, uris.BUILDER_ID, uris.VERIFIER_ID, uris.CHECKS_FIELD,
+                                        uris.policy_uri("spark-k8s-python-deps"), uris.policy_uri("my policy/2")])
+def test_hardens_identifiers_are_urns_of_its_own_namespace(identifier: str) -> None:
+    assert URN.fullmatch(identifier), identifier
+    assert identifier.startswith("urn:harden:")
+
+
+def test_statements_name_harden_by_its_urns(facts: RunFacts, bom: dict[str, Any]) -> None:
+    made = run_statements(facts, bom)
+    assert made["provenance"]["predicate"]["buildDefinition"]["buildType"] == "urn:harden:build-type:image:v1"
+    assert made["provenance"]["predicate"]["runDetails"]["builder"]["id"] == "urn:harden:builder:v1"
+    assert made["vsa"]["predicate"]["verifier"]["id"] == "urn:harden:verifier:v1"
+    assert "urn:harden:vsa:checks:v1" in made["vsa"]["predicate"]
+    assert uris.policy_uri("my policy/2") == "urn:harden:policy:my%20policy%2F2"

@@ -27,7 +27,7 @@ from harden.image.model import Image, ImageSet, Platform
 from harden.image.reference import ImageRef
 from harden.image.space import SizeLimit
 from harden.image.transports._layers import DEFAULT_COMPRESSION, Compression, reopened
-from harden.image.transports._oci import output_annotations
+from harden.image.transports._oci import Document, Referrer, output_annotations
 from harden.image.transports._transport import (
     Commit,
     ReadContext,
@@ -57,7 +57,9 @@ __all__ = [
     "TRANSPORTS",
     "Commit",
     "Compression",
+    "Document",
     "ReadContext",
+    "Referrer",
     "RegistryOptions",
     "Transport",
     "WriteContext",
@@ -73,10 +75,12 @@ __all__ = [
     "open_image",
     "open_source",
     "output_annotations",
+    "output_manifests",
     "parse_output",
     "parse_reference",
     "publish",
     "reopened",
+    "stores_manifest",
     "transport_of",
 ]
 
@@ -147,6 +151,11 @@ def default_output(ref: ImageRef, suffix: str) -> ImageRef | None:
 
 def engine_image(ref: ImageRef, image: Image) -> str | None:
     return transport_of(ref).engine_image(ref, image)
+
+
+def stores_manifest(ref: ImageRef) -> bool:
+    """Whether the output ``ref`` stores the image's OCI manifest by its digest (and so its referrers)."""
+    return transport_of(ref).stores_manifest
 
 
 def path_of(ref: ImageRef) -> Path | None:
@@ -261,10 +270,18 @@ def _environment_errors(what: str) -> Iterator[None]:
         raise InputError(f"{what}: {exc.strerror or exc}{where}") from exc
 
 
+def output_manifests(images: ImageSet, ctx: WriteContext) -> tuple[Document, ...]:
+    """The image manifest of each image of ``images`` (same order) as every output that stores manifests writes
+    it, built now: the layers are compressed once (``--compression``), and ``publish`` reuses them."""
+    with _environment_errors("cannot build the outputs' manifests"):
+        return tuple(image.manifest for image in ctx.built(images, ctx.compression).images)
+
+
 def publish(outputs: Sequence[ImageRef], images: ImageSet, ctx: WriteContext) -> list[str]:
-    """Every output, or none: files are staged beside their destinations, registry content pushed (untagged),
-    engine images loaded (untagged); then the files are moved into place together and the tags put last, the
-    least reversible last (engine, then registry). A failure at any point (Ctrl-C included) takes back what
+    """Every output, or none: files are staged beside their destinations (with ``ctx.referrers``, where an
+    output stores manifests), registry content pushed (untagged), engine images loaded (untagged); then the
+    files are moved into place together and the tags put last, the least reversible last (engine, then
+    registry, whose referrers follow its tag). A failure at any point (Ctrl-C included) takes back what
     was already in place: files restored, tags given back where the engine or registry allows it."""
     commits: list[Commit] = []
     applied: list[Commit] = []

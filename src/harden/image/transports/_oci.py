@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harden.errors import InternalError
 from harden.image.model import Image, ImageSet
 from harden.image.transports._common import OCI_INDEX, OCI_MANIFEST, REF_NAME
 from harden.image.transports._layers import Blob, Compression, LayerBlobs, check_layers
@@ -74,6 +76,28 @@ class BuiltSet:
         """Every small blob: configs and manifests, then the index."""
         docs = [doc for image in self.images for doc in (image.config, image.manifest)]
         return docs + ([self.index] if self.index is not None else [])
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    """An artifact manifest (image-spec 1.1) whose ``subject`` is one of an output's image manifests, with the
+    blobs it references (an SBOM, an attestation). ``entry`` is its descriptor as an index lists it
+    (``artifactType`` and annotations included). An output that stores OCI manifests stores its referrers
+    with them: a layout lists them in ``index.json``, a registry gets them after the image's tag."""
+
+    subject: str
+    manifest: Document
+    entry: Mapping[str, Any]
+    blobs: tuple[bytes, ...]
+
+
+def check_referrers(built: BuiltSet, referrers: Sequence[Referrer]) -> None:
+    """InternalError when a referrer's subject is none of the manifests ``built`` holds."""
+    held = {image.manifest.digest for image in built.images}
+    for referrer in referrers:
+        if referrer.subject not in held:
+            raise InternalError(f"referrer {referrer.manifest.digest} refers to {referrer.subject}, "
+                                "which this output does not hold")
 
 
 def build_set(images: ImageSet, blobs: LayerBlobs, compression: Compression | None) -> BuiltSet:

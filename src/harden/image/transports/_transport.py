@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from harden.atomic import Publication
     from harden.image.model import Image
     from harden.image.space import SizeLimit
-    from harden.image.transports._oci import BuiltSet
+    from harden.image.transports._oci import BuiltSet, Referrer
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,8 @@ class ReadContext:
 class WriteContext:
     """What writing needs, shared by every output of one run: the workspace, the compression, the compressed
     layer blobs (made once), the name a file output records when its reference has none (``--tag``), the
-    engine images this run loaded (untagged) and the registry options."""
+    engine images this run loaded (untagged), the registry options, and the referrers (SBOM, attestations)
+    every output that stores manifests stores with the images."""
 
     workspace: Path
     compression: Compression = DEFAULT_COMPRESSION
@@ -57,6 +58,8 @@ class WriteContext:
     registry: RegistryOptions = RegistryOptions()
     loaded: dict[str, str] = field(default_factory=dict)
     """Engine images this run loaded and has not published: config digest → image id."""
+    referrers: tuple[Referrer, ...] = ()
+    """Artifact manifests whose subjects are the outputs' image manifests (``stores_manifest`` outputs only)."""
     _blobs: LayerBlobs | None = None
     _built: dict[tuple[object, ...], BuiltSet] = field(default_factory=dict)
 
@@ -110,6 +113,10 @@ class Transport(ABC):
     """An output holds every platform (an index); False: one platform only."""
     compresses: ClassVar[bool] = True
     """``--compression`` applies to its outputs."""
+    stores_manifest: ClassVar[bool] = False
+    """An output stores the image's OCI manifest as the run built it, by its digest (a layout, a registry):
+    attestations name that digest as their subject, and the referrers go with the image. A docker-archive or an
+    engine keeps no manifest a registry or layout would serve."""
 
     def claims(self, text: str) -> str | None:
         """The rest of ``text`` after one of this transport's prefixes, or None when it is not this one's."""

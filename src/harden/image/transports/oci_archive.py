@@ -1,6 +1,6 @@
 """``oci-archive:PATH[:REF|:@N]`` — an OCI image layout packed in a tar: read in place (never extracted; a
 compressed one is decompressed into the workspace first), written as a deterministic tar of the layout the
-``oci:`` transport writes (every platform of an index included)."""
+``oci:`` transport writes (every platform of an index included, and the run's referrers)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class OciArchive(Transport):
     prefixes = ("oci-archive:",)
     syntax = "oci-archive:PATH[:REF|:@N]"
     summary = "an OCI image layout in a tar file (`podman save --format oci-archive`, buildx `--output type=oci`)"
+    stores_manifest = True
 
     def parse(self, rest: str, text: str) -> ImageRef:
         return file_reference(self.name, self.prefixes[0], rest, text, lambda s: bool(OCI_SELECTOR_RE.match(s)))
@@ -41,7 +42,7 @@ class OciArchive(Transport):
         built = ctx.built(images, ctx.compression)
         tmp = publication.stage_file(ref.path)
         with scratch_dir(tmp.parent, f".{ref.path.name}.", ".layout") as layout:
-            write_built(built, layout, ref_name=ref.name or ctx.tag_name)
+            write_built(built, layout, ref_name=ref.name or ctx.tag_name, referrers=ctx.referrers)
             with DeterministicTar(tmp) as tar:
                 tar.add_tree(layout)
         return None

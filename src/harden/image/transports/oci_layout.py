@@ -8,12 +8,15 @@ and configs are checked against their digests, layers against their diff_ids as 
 Writing: the layer blobs (compressed once per run, see ``--compression``) are hard-linked or copied in, the
 manifests and the index are canonical JSON, so the same image gives the same digests; ``index.json`` lists one
 entry named ``REF`` (the ``--tag`` when the reference has none): the image's manifest, or the index over every
-platform's. Written into a temp directory beside ``DIR`` with ordinary permissions (the umask's) and moved into
-place when the run's outputs are published together.
+platform's. The run's referrers (its SBOM and attestations: artifact manifests whose ``subject`` is an image
+manifest of the layout) follow that entry in ``index.json``, with their ``artifactType`` and no ref name, so a
+tool that walks the index finds them. Written into a temp directory beside ``DIR`` with ordinary permissions
+(the umask's) and moved into place when the run's outputs are published together.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,7 +48,7 @@ from harden.image.transports._common import (
     walk_index,
 )
 from harden.image.transports._layers import Compression, LayerBlob, LayerBlobs, known_size, place_blob
-from harden.image.transports._oci import CONFIG_TYPE, BuiltSet, build_set, canonical_json
+from harden.image.transports._oci import CONFIG_TYPE, BuiltSet, Referrer, build_set, canonical_json, check_referrers
 from harden.image.transports._transport import Commit, ReadContext, Transport, WriteContext
 from harden.image.writer import LAYER_MEDIA_TYPE
 
@@ -64,6 +67,7 @@ class OciLayout(Transport):
     prefixes = ("oci:",)
     syntax = "oci:DIR[:REF|:@N]"
     summary = "an OCI image layout directory (skopeo's, buildah's, `docker buildx --output type=oci,tar=false`)"
+    stores_manifest = True
 
     def parse(self, rest: str, text: str) -> ImageRef:
         return file_reference(self.name, self.prefixes[0], rest, text, lambda s: bool(OCI_SELECTOR_RE.match(s)))
@@ -80,7 +84,8 @@ class OciLayout(Transport):
     def stage(self, ref: ImageRef, images: ImageSet, ctx: WriteContext, publication: Publication) -> Commit | None:
         assert ref.path is not None
         built = ctx.built(images, ctx.compression)
-        write_built(built, publication.stage_dir(ref.path), ref_name=ref.name or ctx.tag_name)
+        write_built(built, publication.stage_dir(ref.path), ref_name=ref.name or ctx.tag_name,
+                    referrers=ctx.referrers)
         return None
 
 
@@ -149,9 +154,12 @@ def _as_json(data: bytes, where: str, what: str) -> Any:
 
 
 # -- writing ---------------------------------------------------------------------------------------------------
-def write_built(built: BuiltSet, root: Path, *, ref_name: str | None = None) -> str:
-    """Write the layout of ``built`` into the (empty) directory ``root``; return the digest ``index.json``
-    lists (the index's, else the manifest's)."""
+def write_built(built: BuiltSet, root: Path, *, ref_name: str | None = None,
+                referrers: Sequence[Referrer] = ()) -> str:
+    """Write the layout of ``built`` into the (empty) directory ``root``, with ``referrers`` (their blobs and
+    manifests, each listed in ``index.json`` after the image); return the digest ``index.json`` names
+    ``ref_name`` (the index's, else the manifest's)."""
+    check_referrers(built, referrers)
     blobs_dir = root / "blobs" / "sha256"
     blobs_dir.mkdir(parents=True, exist_ok=True)
     for image in built.images:
@@ -161,9 +169,17 @@ def write_built(built: BuiltSet, root: Path, *, ref_name: str | None = None) -> 
         path = blobs_dir / document.digest.partition(":")[2]
         if not path.exists():
             _write_file(path, document.data)
+    listed: list[dict[str, Any]] = []
+    for referrer in referrers:
+        for data in (*referrer.blobs, referrer.manifest.data):
+            path = blobs_dir / hashlib.sha256(data).hexdigest()
+            if not path.exists():
+                _write_file(path, data)
+        if all(item["digest"] != referrer.manifest.digest for item in listed):
+            listed.append(dict(referrer.entry))
     entry = built.top_entry(ref_name)
     _write_file(root / "index.json", canonical_json({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                                     "manifests": [entry]}))
+                                                     "manifests": [entry, *listed]}))
     _write_file(root / "oci-layout", canonical_json(LAYOUT_VERSION))
     return str(entry["digest"])
 

@@ -13,11 +13,17 @@ when the source named one); blobs the registry has are skipped (HEAD), the other
 platform manifests are pushed by digest, and only the last step, when every output of the run is in place, puts
 the tag on the index (or the one manifest): a failed or interrupted run never leaves the tag on a partial
 image. Blobs pushed by a run that did not publish are unreferenced, for the registry's garbage collection.
+
+The run's referrers (SBOM, attestations) are pushed right after the tag, by digest, through the referrers API
+or, on a registry without it (distribution 2.8), into the referrers tag ``sha256-<hex>`` of their subject: they
+must not name an image no tag names yet. A failure there gives the image tag back (as any later failure does);
+what the registry already holds of the referrers cannot be taken back through the API, and is logged.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import logging
 from pathlib import Path
@@ -39,6 +45,7 @@ from harden.image.registry import (
     head_manifest,
     parse_registry_reference,
     push_blob,
+    push_referrer,
     put_manifest,
     read_blob,
 )
@@ -53,7 +60,7 @@ from harden.image.transports._common import (
     string_annotations,
     walk_index,
 )
-from harden.image.transports._oci import BuiltSet
+from harden.image.transports._oci import BuiltSet, Referrer, check_referrers
 from harden.image.transports._transport import Commit, ReadContext, RegistryOptions, Transport, WriteContext
 
 log = logging.getLogger(__name__)
@@ -66,6 +73,7 @@ class Registry(Transport):
     summary = ("a registry: pulled and pushed streamed, blobs it has skipped; credentials from "
                "~/.docker/config.json and its helpers; verified TLS, plain HTTP only for loopback registries or "
                "--tls-verify=false")
+    stores_manifest = True
 
     def parse(self, rest: str, text: str) -> ImageRef:
         ref = parse_registry_reference(self.prefixes[0] + rest)
@@ -108,18 +116,30 @@ class Registry(Transport):
         target = registry_ref(ref)
         assert target.tag is not None
         built = ctx.built(images, ctx.compression)
+        check_referrers(built, ctx.referrers)
         client = _client(target, ctx.registry)
         push_content(client, target.repository, built)
+        push_referrer_blobs(client, target.repository, ctx.referrers)
         top = Manifest.parse(built.top.data, built.top.media_type, f"{ref.text} (to push)")
         previous: list[Manifest | None] = []
+        attached: list[str] = []
 
         def apply() -> None:
             previous.append(_current(client, target))
             put_manifest(client, target.repository, top, tag=target.tag)
             log.info("pushed %s as %s", top.digest, ref.text)
+            try:
+                push_referrers(client, target.repository, ctx.referrers, ref.text, attached)
+            except BaseException:
+                undo()
+                raise
 
         def undo() -> None:
             _restore(client, target, previous[0] if previous else None, top)
+            if attached:
+                log.error("%s: %d referrer(s) of %s stay in the registry (%s): the distribution API cannot delete "
+                          "what a referrers tag lists; delete them by hand if unwanted", ref.text, len(attached),
+                          top.digest, ", ".join(attached))
 
         return Commit(f"tag {ref.text}", apply, undo, client.close, order=1)
 
@@ -206,6 +226,29 @@ def push_content(client: RegistryClient, repository: str, built: BuiltSet) -> No
         if built.index is not None:
             put_manifest(client, repository, Manifest.parse(image.manifest.data, image.manifest.media_type,
                                                             "platform manifest"))
+
+
+def push_referrer_blobs(client: RegistryClient, repository: str, referrers: tuple[Referrer, ...]) -> None:
+    """The blobs of each referrer (its empty config, its payload): nothing names them yet."""
+    for referrer in referrers:
+        for data in referrer.blobs:
+            push_blob(client, repository, functools.partial(io.BytesIO, data), digest=_digest(data), size=len(data))
+
+
+def push_referrers(client: RegistryClient, repository: str, referrers: tuple[Referrer, ...], where: str,
+                   attached: list[str]) -> None:
+    """Each referrer's manifest, by digest (its blobs are there); on a registry without the referrers API the
+    subject's referrers tag is updated too. ``attached`` collects what the registry now holds."""
+    for referrer in referrers:
+        manifest = Manifest.parse(referrer.manifest.data, referrer.manifest.media_type, f"{where}: referrer")
+        pushed = push_referrer(client, repository, manifest)
+        how = f"referrers tag {pushed.fallback_tag}" if pushed.fallback_tag else "referrers API"
+        attached.append(f"{pushed.digest} ({how})")
+        log.info("%s: attached %s to %s (%s)", where, manifest.artifact_type, referrer.subject, how)
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _check_push(client: RegistryClient, target: RegistryRef) -> None:
