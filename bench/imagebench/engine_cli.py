@@ -155,23 +155,37 @@ class EngineCli:
 def load_fresh(archive: Path, scratch: Path) -> tuple[float | None, str]:
     """Seconds for ``podman load`` into an empty storage under ``scratch`` (removed after), or (None, why).
 
-    The storage is a new ``--root``/``--runroot`` with the overlay driver, on the scratch directory's
-    filesystem: no layer of the archive exists there, so every layer is written."""
+    A podman of its own: new ``--root``, ``--runroot`` and ``--tmpdir`` (libpod's state; the default,
+    /run/libpod, belongs to the engine service), its own network configuration directory, no events, overlay
+    driver, on the scratch directory's filesystem: no layer of the archive exists there, so every layer is
+    written. Removed with ``rm -rf`` afterwards, never with ``podman system reset``, which also clears state it
+    does not own."""
     podman = shutil.which("podman")
     if podman is None:
         return None, "podman is not installed: no empty storage to load into"
     root = Path(tempfile.mkdtemp(prefix="fresh-store-", dir=scratch))
-    runroot = Path(tempfile.mkdtemp(prefix="hb-run-"))  # podman refuses a runroot longer than 50 characters
-    base = [podman, "--root", str(root), "--runroot", str(runroot), "--storage-driver", "overlay"]
+    private = Path(tempfile.mkdtemp(prefix="hb-"))  # podman refuses a runroot longer than 50 characters
+    for name in ("run", "tmp", "net"):
+        (private / name).mkdir()
+    argv = [podman, "--root", str(root), "--runroot", str(private / "run"), "--tmpdir", str(private / "tmp"),
+            "--network-config-dir", str(private / "net"), "--events-backend", "none",
+            "--storage-driver", "overlay", "load", "-q", "-i", str(archive)]
     try:
         started = time.perf_counter()
-        done = subprocess.run([*base, "load", "-q", "-i", str(archive)], capture_output=True, text=True,
-                              check=False, timeout=3600)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=3600)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             return None, f"podman load into an empty storage failed: {done.stderr.strip()[-300:]}"
         return seconds, ""
     finally:
-        subprocess.run([*base, "system", "reset", "-f"], capture_output=True, check=False, timeout=600)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(runroot, ignore_errors=True)
+        _remove_tree(root)
+        _remove_tree(private)
+
+
+def _remove_tree(path: Path) -> None:
+    """``rm -rf``; a storage left mounted (it should not be: a load mounts nothing) is unmounted first."""
+    for line in reversed(Path("/proc/self/mounts").read_text().splitlines()):
+        target = line.split()[1]
+        if target == str(path) or target.startswith(str(path) + "/"):
+            subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+    shutil.rmtree(path, ignore_errors=True)
