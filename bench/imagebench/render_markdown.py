@@ -105,7 +105,8 @@ def io_section(result: ImageResult) -> list[str]:
         return []
     lines = ["## harden vs the I/O floor", "",
              "Floor: `docker save` of the image to a file, then `podman load` of that file into an empty storage "
-             "(a new `--root`/`--runroot` in a scratch directory: every layer is written). harden: `"
+             "(a podman of its own: new root, runroot and tmpdir in a scratch directory, so every layer is written). "
+             "harden: `"
              + " ".join(io.argv) + "`, its wall time, its output layer new to the engine ("
              + ("each run gets its own SOURCE_DATE_EPOCH, so its layer bytes differ from every earlier one, and the "
                 "previous output is removed" if io.fresh_method == "epoch" else "earlier outputs removed")
