@@ -164,7 +164,7 @@ musl-python: test-prereqs ## Build the musl CPython the Alpine verification test
 
 .PHONY: bench bench-quick
 BENCH_ARGS ?=
-bench: venv images bench-images ## Image benchmark: harden vs I/O floor, verification, memory, naive recipe, policies, scaling, data-stack(-plain), base vs distroless (~60 min) → bench/results/
+bench: venv images bench-images ## Image benchmark: harden vs I/O floor, verification, memory, naive recipe, policies, scaling, data-stack-plain, base vs distroless (~60 min) → bench/results/
 	$(VENV)/bin/python bench/image_bench.py --deps-image $(DEPS_IMAGE_TAG) --deps-policy $(DEPS_IMAGE) \
 		--base-image $(BASE_IMAGE_TAG) $(BENCH_ARGS)
 
@@ -172,9 +172,8 @@ bench-quick: venv images ## Smoke run of the image benchmark: one sample, deps a
 	$(VENV)/bin/python bench/image_bench.py --quick --deps-image $(DEPS_IMAGE_TAG) --deps-policy $(DEPS_IMAGE) \
 		--base-image $(BASE_IMAGE_TAG) --results-dir build/bench-quick $(BENCH_ARGS)
 
-bench-images: ## Build the bench's data images when missing (data-stack-plain, data-stack)
+bench-images: ## Build data-stack-plain when missing (make bench BENCH_ARGS='--parts all' also needs make build-data-stack)
 	@$(DOCKER) image inspect data-stack-plain:latest >/dev/null 2>&1 || $(MAKE) build-data-stack-plain
-	@$(DOCKER) image inspect $(DATA_STACK_TAG) >/dev/null 2>&1 || $(MAKE) build-data-stack
 
 bench-registry: venv test-prereqs images ## Registry → harden → registry vs skopeo copy, gzip vs zstd (~15 min) → bench/results/*.registry.md
 	$(VENV)/bin/python bench/registry_bench.py --image $(DEPS_IMAGE_TAG) --policy $(DEPS_IMAGE)

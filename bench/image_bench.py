@@ -30,12 +30,16 @@ from imagebench.run import PARTS, Options, as_json, default_harden, run_bench
 DEFAULTS = Options(parts=(), python="", harden=())
 RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY = "summary"
+DEFAULT_PARTS = tuple(part for part in PARTS if part != "data-stack")
+"""data-stack (the independent image built the careful way) only with --parts all or named: it keeps make bench
+near an hour on 2 cores."""
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default=",".join(PARTS),
-                   help=f"comma-separated, run in this order whatever the order given: {','.join(PARTS)}")
+    p.add_argument("--parts", default=",".join(DEFAULT_PARTS),
+                   help=f"comma-separated, or 'all'; run in this order whatever the order given: {','.join(PARTS)} "
+                        f"(default: {','.join(DEFAULT_PARTS)})")
     p.add_argument("--repeat", type=int, default=3,
                    help="floor/harden sample pairs per image, alternating (medians reported); default 3")
     p.add_argument("--quick", action="store_true",
@@ -61,6 +65,8 @@ def parser() -> argparse.ArgumentParser:
 def options_from(args: argparse.Namespace) -> Options:
     given = "--parts" in sys.argv[1:] or any(a.startswith("--parts=") for a in sys.argv[1:])
     wanted = [part.strip() for part in args.parts.split(",") if part.strip()]
+    if wanted == ["all"]:
+        wanted = list(PARTS)
     if args.quick and not given:
         wanted = ["deps", "base"]
     unknown = sorted(set(wanted) - set(PARTS))
