@@ -53,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
                    help="size of the scaling image against the deps image's (uncompressed)")
     p.add_argument("--jobs", type=int, default=None, help="harden --jobs (default: harden's own, every core)")
     p.add_argument("--no-naive", action="store_true", help="skip the naive recipe")
+    p.add_argument("--no-naive-verify", action="store_true",
+                   help="build and measure the naive recipe, but skip `harden verify` of it (on a loaded machine it "
+                        "can take 20 min: every import it broke is rechecked alone in both images)")
     p.add_argument("--no-variants", action="store_true", help="skip the policy variants of the deps image")
     p.add_argument("--keep-images", action="store_true", help="keep the harden-bench-* images")
     p.add_argument("--results-dir", type=Path, default=RESULTS)
@@ -79,7 +82,8 @@ def options_from(args: argparse.Namespace) -> Options:
         deps_image=args.deps_image, deps_policy=args.deps_policy, data_plain_image=args.data_plain_image,
         data_image=args.data_image, base_image=args.base_image, jobs=args.jobs,
         repeat=1 if args.quick else max(1, args.repeat), scale_factor=args.scale_factor,
-        keep_images=args.keep_images, naive=not args.no_naive, variants=not (args.no_variants or args.quick),
+        keep_images=args.keep_images, naive=not args.no_naive, naive_verify=not args.no_naive_verify,
+        variants=not (args.no_variants or args.quick),
         workdir=args.workdir,
     )
 

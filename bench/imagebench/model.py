@@ -319,8 +319,9 @@ class Naive:
     """The Dockerfile header's list of deviations from the seed, verbatim."""
     build_seconds: float
     size: ImageSize
-    verify: Run
-    breakage: Breakage
+    verify: Run | None
+    """``harden verify ORIGINAL NAIVE``; None when skipped (--no-naive-verify)."""
+    breakage: Breakage | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,3 +81,11 @@ def test_results_come_back_from_json_unchanged(tmp_path: Path) -> None:
         path.write_text(json.dumps(as_json(result)))
         assert load_result(path) == result
         assert dataclasses.asdict(load_result(path)) == as_json(result)
+
+
+def test_naive_without_its_verification_still_lists_the_deviations() -> None:
+    result = deps_result()
+    assert result.naive is not None
+    skipped = dataclasses.replace(result, naive=dataclasses.replace(result.naive, verify=None, breakage=None))
+    markdown = render_markdown(skipped)
+    assert "1. Base: Debian, not Alpine." in markdown and "was skipped (--no-naive-verify)" in markdown
