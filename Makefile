@@ -164,7 +164,7 @@ musl-python: test-prereqs ## Build the musl CPython the Alpine verification test
 
 .PHONY: bench bench-quick
 BENCH_ARGS ?=
-bench: venv images bench-images ## Image benchmark: harden vs I/O floor, verification, memory, naive recipe, policies, scaling, data-stack-plain, base vs distroless (~60 min) → bench/results/
+bench: venv images bench-images ## Image benchmark: harden vs I/O floor, verification, memory, naive recipe, policies, scaling, data-stack-plain, base vs distroless (~1 h idle; BENCH_ARGS=--no-naive-verify when busy) → bench/results/
 	$(VENV)/bin/python bench/image_bench.py --deps-image $(DEPS_IMAGE_TAG) --deps-policy $(DEPS_IMAGE) \
 		--base-image $(BASE_IMAGE_TAG) $(BENCH_ARGS)
 
