@@ -52,7 +52,7 @@ DATA_STACK_CONTEXT := build/context/data-stack
 
 .PHONY: help all venv engine engine-stop base-image build-python-base build-python-deps images harden \
 	lock-deps test test-unit test-prereqs musl-python clean _build-python-base _build-python-deps _test \
-	build-data-stack _build-data-stack build-data-stack-plain _build-data-stack-plain bench-registry
+	build-data-stack _build-data-stack build-data-stack-plain _build-data-stack-plain bench-registry bench-images
 
 help: ## List the targets
 	@echo "harden — make targets (variables: make VAR=value TARGET; see the top of the Makefile):"
@@ -162,10 +162,18 @@ test-prereqs: ## Install what the tests need when missing (bwrap, musl, busybox,
 musl-python: test-prereqs ## Build the musl CPython the Alpine verification test runs (once, cached; 5-10 min; see the script)
 	@bash scripts/musl-python.sh
 
-.PHONY: bench
-bench: venv images ## Benchmark spark-k8s-python-deps: original/naive/hardened sizes, time vs I/O floor, RSS, scaling (~15 min) → bench/results/
-	@$(VENV)/bin/python -c 'import matplotlib' 2>/dev/null || $(VENV)/bin/python -m pip install --quiet -e '.[bench]'
-	$(VENV)/bin/python bench/image_bench.py --image $(DEPS_IMAGE_TAG)
+.PHONY: bench bench-quick
+BENCH_ARGS ?=
+bench: venv images bench-images ## Image benchmark: harden vs I/O floor, verification, memory, naive recipe, policies, scaling, data-stack-plain, base vs distroless (~1 h idle; BENCH_ARGS=--no-naive-verify when busy) → bench/results/
+	$(VENV)/bin/python bench/image_bench.py --deps-image $(DEPS_IMAGE_TAG) --deps-policy $(DEPS_IMAGE) \
+		--base-image $(BASE_IMAGE_TAG) $(BENCH_ARGS)
+
+bench-quick: venv images ## Smoke run of the image benchmark: one sample, deps and base only, results to build/bench-quick
+	$(VENV)/bin/python bench/image_bench.py --quick --deps-image $(DEPS_IMAGE_TAG) --deps-policy $(DEPS_IMAGE) \
+		--base-image $(BASE_IMAGE_TAG) --results-dir build/bench-quick $(BENCH_ARGS)
+
+bench-images: ## Build data-stack-plain when missing (make bench BENCH_ARGS='--parts all' also needs make build-data-stack)
+	@$(DOCKER) image inspect data-stack-plain:latest >/dev/null 2>&1 || $(MAKE) build-data-stack-plain
 
 bench-registry: venv test-prereqs images ## Registry → harden → registry vs skopeo copy, gzip vs zstd (~15 min) → bench/results/*.registry.md
 	$(VENV)/bin/python bench/registry_bench.py --image $(DEPS_IMAGE_TAG) --policy $(DEPS_IMAGE)

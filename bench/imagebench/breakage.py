@@ -28,6 +28,7 @@ def breakage_from(verify: Mapping[str, Any]) -> Breakage:
                              for s in verify.get("smoke") or [] if not s.get("passed")),
         assertion_failures=tuple(Example(a["code"], a.get("detail") or a.get("title", ""))
                                  for a in verify.get("assertions") or [] if not a.get("passed")),
+        assertions_passed=tuple(a["code"] for a in verify.get("assertions") or [] if a.get("passed")),
         problems=tuple(verify.get("problems") or []),
     )
 

@@ -1,8 +1,8 @@
-"""The engine as its command-line client sees it: build, save, load, run, remove.
+"""The engine as its command-line client sees it: build, save, run, inspect layers, remove by tag.
 
 podman as a remote client when the engine is a podman service (its builds then keep no intermediate images:
-``--layers=false``), else the docker CLI.
-``load_fresh`` loads an archive into an empty, throw-away podman storage, where no layer exists yet.
+``--layers=false``), else the docker CLI. ``load_fresh`` loads an archive into an empty, throw-away podman storage,
+where no layer exists yet: the second half of the I/O floor.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +65,7 @@ class EngineCli:
         return {**os.environ, "DOCKER_HOST": self.host, "DOCKER_BUILDKIT": "0"}
 
     def run(self, args: Sequence[str], *, check: bool = True,
-            timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+            timeout: float = 3600) -> subprocess.CompletedProcess[str]:
         argv = [*self.client, *args]
         log.debug("$ %s", " ".join(argv))
         done = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -87,13 +87,45 @@ class EngineCli:
         name = next((n for n in components if "Engine" in n), "engine")
         return f"{name} {components.get(name) or data.get('Version', '?')} (API {data.get('ApiVersion', '?')})"
 
+    def storage(self) -> str:
+        if self.is_podman:
+            done = self.run(["info", "--format", "{{.Store.GraphDriverName}} {{.Store.GraphRoot}}"], check=False)
+        else:
+            done = self.run(["info", "--format", "{{.Driver}} {{.DockerRootDir}}"], check=False)
+        return " at ".join(done.stdout.split()[:2]) if done.returncode == 0 else "unknown"
+
     def exists(self, reference: str) -> bool:
         return self.run(["image", "inspect", reference], check=False).returncode == 0
 
-    def image_id(self, reference: str) -> str:
-        return self.run(["image", "inspect", "--format", "{{.Id}}", reference]).stdout.strip()
+    def image_bytes(self, reference: str) -> int:
+        """The engine's own size figure for an image (used only for the run-time estimate)."""
+        return int(self.run(["image", "inspect", "--format", "{{.Size}}", reference]).stdout.strip() or 0)
 
-    def build(self, context: Path, tag: str, build_args: dict[str, str]) -> float:
+    def layers(self, reference: str) -> tuple[str, ...]:
+        """The image's layer diff_ids (RootFS.Layers)."""
+        out = self.run(["image", "inspect", "--format", "{{json .RootFS.Layers}}", reference]).stdout
+        return tuple(json.loads(out.strip() or "[]") or ())
+
+    def user(self, reference: str) -> str:
+        """The image config's User ("" when it runs as root by default)."""
+        return self.run(["image", "inspect", "--format", "{{.Config.User}}", reference]).stdout.strip()
+
+    def layer_holders(self) -> dict[str, list[str]]:
+        """diff_id → the images (``id tag,tag``) holding it, over every image in the engine."""
+        ids = self.run(["images", "-a", "-q", "--no-trunc"]).stdout.split()
+        holders: dict[str, list[str]] = {}
+        if not ids:
+            return holders
+        fmt = "{{.Id}}\t{{json .RepoTags}}\t{{json .RootFS.Layers}}"
+        done = self.run(["image", "inspect", "--format", fmt, *dict.fromkeys(ids)], check=False)
+        for line in done.stdout.splitlines():
+            image_id, tags, layers = [*line.split("\t"), "", "", ""][:3]
+            name = image_id.removeprefix("sha256:")[:12] + " " + ",".join(json.loads(tags or "null") or ["<none>"])
+            for layer in json.loads(layers or "null") or ():
+                holders.setdefault(layer, []).append(name)
+        return holders
+
+    def build(self, context: Path, tag: str, build_args: Mapping[str, str]) -> float:
         args = ["build", "--force-rm", "-q", "-t", tag]
         if self.is_podman:
             args += ["--format", "docker", "--layers=false"]
@@ -104,10 +136,8 @@ class EngineCli:
     def save(self, reference: str, archive: Path) -> float:
         return self.timed(["save", "-o", str(archive), reference])
 
-    def load(self, archive: Path) -> float:
-        return self.timed(["load", "-i", str(archive)])
-
     def remove(self, references: Sequence[str]) -> None:
+        """Remove these tags (an image with another tag keeps it: only this name goes)."""
         present = [r for r in references if self.exists(r)]
         if present:
             self.run(["rmi", *present], check=False)
@@ -123,22 +153,39 @@ class EngineCli:
 
 
 def load_fresh(archive: Path, scratch: Path) -> tuple[float | None, str]:
-    """Seconds for ``podman load`` into an empty storage under ``scratch`` (removed after), or (None, why)."""
+    """Seconds for ``podman load`` into an empty storage under ``scratch`` (removed after), or (None, why).
+
+    A podman of its own: new ``--root``, ``--runroot`` and ``--tmpdir`` (libpod's state; the default,
+    /run/libpod, belongs to the engine service), its own network configuration directory, no events, overlay
+    driver, on the scratch directory's filesystem: no layer of the archive exists there, so every layer is
+    written. Removed with ``rm -rf`` afterwards, never with ``podman system reset``, which also clears state it
+    does not own."""
     podman = shutil.which("podman")
     if podman is None:
         return None, "podman is not installed: no empty storage to load into"
     root = Path(tempfile.mkdtemp(prefix="fresh-store-", dir=scratch))
-    runroot = Path(tempfile.mkdtemp(prefix="hb-run-"))  # podman refuses a runroot longer than 50 characters
-    base = [podman, "--root", str(root), "--runroot", str(runroot), "--storage-driver", "overlay"]
+    private = Path(tempfile.mkdtemp(prefix="hb-"))  # podman refuses a runroot longer than 50 characters
+    for name in ("run", "tmp", "net"):
+        (private / name).mkdir()
+    argv = [podman, "--root", str(root), "--runroot", str(private / "run"), "--tmpdir", str(private / "tmp"),
+            "--network-config-dir", str(private / "net"), "--events-backend", "none",
+            "--storage-driver", "overlay", "load", "-q", "-i", str(archive)]
     try:
         started = time.perf_counter()
-        done = subprocess.run([*base, "load", "-q", "-i", str(archive)], capture_output=True, text=True,
-                              check=False, timeout=1800)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=3600)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             return None, f"podman load into an empty storage failed: {done.stderr.strip()[-300:]}"
         return seconds, ""
     finally:
-        subprocess.run([*base, "system", "reset", "-f"], capture_output=True, check=False, timeout=600)
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(runroot, ignore_errors=True)
+        _remove_tree(root)
+        _remove_tree(private)
+
+
+def _remove_tree(path: Path) -> None:
+    """``rm -rf``; a storage left mounted (it should not be: a load mounts nothing) is unmounted first."""
+    for line in reversed(Path("/proc/self/mounts").read_text().splitlines()):
+        target = line.split()[1]
+        if target == str(path) or target.startswith(str(path) + "/"):
+            subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+    shutil.rmtree(path, ignore_errors=True)

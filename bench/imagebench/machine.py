@@ -1,4 +1,5 @@
-"""The machine a result was measured on: date, cores, memory, CPU, kernel, engine, versions, commit."""
+"""The machine a result was measured on: date, cores, memory, CPU, kernel, engine and its storage, versions,
+commit."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def describe_machine(engine: EngineCli, python: str) -> Machine:
         cpu_model=_cpu_model(),
         kernel=platform.release(),
         engine=engine.version(),
+        storage=engine.storage(),
         python=subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
                               text=True, check=False).stdout.strip(),
         harden_version=_harden_version(python),

@@ -1,262 +1,336 @@
-"""bench/results/<image>.md: every number of one run, with how it was measured."""
+"""bench/results/<stem>.md: every number of one ImageResult, with how it was measured; and summary.md, the
+headline figures of every part of one run."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from imagebench.breakage import describe_distributions, describe_imports, root_causes
 from imagebench.figures import (
-    growth,
-    harden_seconds,
+    io_figures,
     mb,
     median,
     pct,
     ratio,
-    scale_seconds,
     sec,
+    size_share,
     spread,
+    times,
     verdicts,
 )
-from imagebench.model import BenchResult, Run, ScalePoint
+from imagebench.model import ImageResult, ImageSize, Memory, PolicyRun, VerificationStats
+
+TITLES = {
+    "deps": "the project's deps image: harden vs the I/O floor, policies, the naive recipe",
+    "scaling": "time and memory against image size",
+    "data": "an independent data image, default policy",
+    "base": "the Python base, hardened, beside a distroless-style image",
+}
 
 
-def _table(header: tuple[str, ...], rows: Sequence[Sequence[str]]) -> list[str]:
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     def esc(cell: str) -> str:
-        return cell.replace("|", "\\|").replace("\n", " ")
+        return str(cell).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(esc(str(c)) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
     return [*lines, ""]
 
 
-def _phases(run: Run) -> list[tuple[str, str]]:
-    return [(p.name, sec(p.seconds)) for p in run.phases if p.seconds >= 0.05]
-
-
-def render_markdown(result: BenchResult, chart_name: str) -> str:
-    m, o, n, h, f, run = (result.machine, result.original, result.naive, result.hardened, result.floor,
-                          result.harden)
-    lines = [
-        f"# Benchmark: `{result.image}` — original vs hardened vs the naive recipe",
-        "",
-        f"Measured **{m.date}** with `make bench` (bench/image_bench.py), all on one engine in one run "
-        f"({result.bench_seconds / 60:.1f} min in all).",
+def machine_lines(result: ImageResult) -> list[str]:
+    m = result.machine
+    return [
+        f"Measured **{m.date}** by `make bench` (bench/image_bench.py), this part in "
+        f"{result.bench_seconds / 60:.1f} min; every figure below comes from this run.",
         "",
         f"- machine: **{m.cores} cores** ({m.cpu_model}), **{m.memory_bytes / 2**30:.1f} GiB** memory, "
         f"Linux {m.kernel}",
-        f"- engine: {m.engine}; harden {m.harden_version} (commit {m.commit}) on Python {m.python}; "
-        f"policy `{result.policy}`",
-        f"- MB = 10^6 bytes. Times are wall-clock on a {m.cores}-core machine shared with other work: the I/O floor "
-        f"and harden's time without verification are medians of {len(result.harden_samples)} runs (spreads below), "
-        "every other time is one run — read them to ±20 %.",
-        "",
-        f"![sizes and times]({chart_name})",
-        "",
-        "## Against the targets of issue #3",
+        f"- engine: {m.engine}, storage {m.storage}",
+        f"- harden {m.harden_version}, commit {m.commit}, Python {m.python}",
+        f"- options: {', '.join(f'{k} {v}' for k, v in result.options.items())}",
+        "- MB = 10^6 bytes. The cores are shared with other work: spreads (min-max) show how much that moved the "
+        "repeated samples; single runs are one sample.",
         "",
     ]
-    lines += _table(("target", "measured", "verdict"), [(v.target, v.measured, v.mark) for v in verdicts(result)])
-    lines += [
-        "## Sizes",
-        "",
-    ]
-    lines += _table(("image", "layers", "uncompressed", "gzip -6", "files", "file bytes", "uncompressed vs original",
-                     "gzip vs original"), [
-        (s.label, str(s.layers), mb(s.uncompressed_bytes), mb(s.gzip_bytes), f"{s.files:,}", mb(s.content_bytes),
-         pct(s.uncompressed_bytes, o.uncompressed_bytes), pct(s.gzip_bytes, o.gzip_bytes))
-        for s in (o, n, h)
-    ])
-    lines += [
-        "How: each image is `docker save`d to a scratch file; *uncompressed* is the sum of its layer tars, *gzip -6* "
-        "the sum of each layer tar streamed through zlib at level 6 (counted, not kept), *files* the non-directory "
-        "entries (regular files, symlinks, hard links) and *file bytes* the regular files' sizes after merging the "
-        "layers with their whiteouts — all computed by the bench itself, not taken from harden's report.",
-        "",
-        "Where hardened's bytes went (harden's own report.json, per stage):",
-        "",
-    ]
-    lines += _table(("stage", "seconds", "bytes saved", "files removed"),
-                    [(name, sec(seconds), mb(saved), f"{files:,}")
-                     for name, seconds, saved, files in result.stage_savings])
-    lines += _naive_section(result)
-    lines += [
-        "## Time: harden vs the I/O floor",
-        "",
-    ]
-    hs = harden_seconds(result)
-    honest = [s.honest_seconds for s in result.floor_samples if s.honest_seconds is not None]
-    repeat = len(result.harden_samples)
-    lines += [
-        f"The I/O floor and harden's time without verification are each measured {repeat} times, alternating "
-        "(the full `harden image` run with verification, then `harden image --no-verify` runs); the table shows the "
-        "medians, and the floor's components are those of its median run.",
-        "",
-    ]
-    lines += _table(("step", "seconds", "how"), [
-        ("`docker save` of the original", sec(f.save_seconds), f"to a file ({mb(f.archive_bytes)})"),
-        ("`docker load` of it, same engine", sec(f.load_dedup_seconds),
-         "every layer already exists: podman skips them, so this is cheaper than a real load"),
-        ("`podman load` into an empty storage", sec(f.load_fresh_seconds),
-         f.fresh_note or "throw-away `--root`/`--runroot`, overlay driver: every layer written again"),
-        ("**I/O floor, honest** (save + empty load)", sec(f.honest_seconds),
-         f"the floor the ratio is judged on; {spread(honest)}"),
-        ("I/O floor, deduplicated (save + reload)", sec(f.dedup_seconds), "for reference"),
-        ("**harden image, verification excluded**", sec(hs),
-         "wall time of the whole harden process (minus the verify phase in the full run); "
-         f"{spread(result.harden_samples)}"),
-        ("ratio to the honest floor", f"{ratio(hs, f.honest_seconds) or 0:.2f}x", ""),
-        ("ratio to the deduplicated floor", f"{ratio(hs, f.dedup_seconds) or 0:.2f}x", ""),
-        ("verification (the verify phase of harden image)", sec(run.verify_seconds),
-         "probes in containers of both images: imports, metadata, smoke tests, assertions, startup"),
-        ("harden image, total", sec(run.wall_seconds), f"exit {run.exit_code}"),
-        ("report.json `harden_seconds`", sec(result.report_harden_seconds),
-         "harden's own clock: read, merge, stages, layer write (no engine load, no reports)"),
-    ])
-    lines += [
-        "The phases of the full `harden image` run (bench/imagebench/harden_phases.py calls "
-        "`harden.api.harden_image` — what the CLI calls — with a progress reporter that timestamps each phase "
-        "harden announces; *startup* is "
-        "interpreter start, imports and policy loading, *write layer* includes loading the result into the engine, "
-        "*verify* includes tagging, *finish* is writing the reports):",
-        "",
-    ]
-    lines += _table(("phase", "seconds"), _phases(run))
-    lines += _memory_section(result)
-    lines += _startup_section(result)
-    lines += _scaling_section(result)
-    lines += [
-        "## Caveats",
-        "",
-        "- The engine and the cores are shared with whatever else runs on the machine; the spreads show how much "
-        "that moved the repeated measurements.",
-        "- The archives are read right after `docker save` wrote them (page cache warm), which flatters the floor "
-        "and so makes the ratio conservative.",
-        "- harden reads its source through the engine's API (the engine exports the image, as `docker save` does) "
-        "and loads its result back: the podman service's own CPU and memory are outside harden's process tree.",
-        "- Build times (not part of any comparison): "
-        + ", ".join(f"{k} {sec(v)}" for k, v in result.build_seconds.items()) + ".",
-        *[f"- {note}" for note in result.notes],
-        "",
-    ]
+
+
+def render_markdown(result: ImageResult) -> str:
+    lines = [f"# `{result.image}` — {TITLES.get(result.kind, result.kind)}", "", *machine_lines(result)]
+    lines += ["## Against the targets", ""]
+    lines += table(("target", "measured", "verdict"), [(v.target, v.measured, v.mark) for v in verdicts(result)])
+    lines += sizes_section(result)
+    lines += io_section(result)
+    lines += runs_section(result)
+    for run in result.runs:
+        if run.verification is not None:
+            lines += verification_section(run, run.verification)
+    lines += memory_section(result)
+    lines += naive_section(result)
+    lines += checks_section(result)
+    lines += startup_section(result)
+    lines += scaling_section(result)
+    lines += distroless_section(result)
+    if result.notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in result.notes], ""]
     return "\n".join(lines)
 
 
-def _naive_section(result: BenchResult) -> list[str]:
-    b, run = result.breakage, result.naive_verify
-    lines = [
-        "## The naive recipe and what it breaks",
-        "",
-        "bench/naive/Dockerfile, the seed build pattern: `find /opt/venv -type f -name \"*.so\" -exec strip {} \\;`, "
-        "then delete `__pycache__`, `*.pyc`, `*.dist-info`, `*.egg-info`, `doc`, `docs`, `test`, `tests` under the "
-        "venv, `rm -f /bin/sh /bin/ash /bin/bash` and `rm -rf /bin/* /sbin/* /usr/bin/* /usr/sbin/*`. The work runs "
-        "in stages that still have a shell (binutils comes from Debian in a builder stage) and the final stage "
-        "copies the result into an empty image, so the deletions really remove bytes. **One deviation:** the seed "
-        "assumed Python in /usr/local; this Debian base has `/usr/bin/python3` (and `/bin` → `usr/bin`), so the "
-        "recipe keeps `/usr/bin/python3*` — taken literally it deletes the interpreter and nothing runs at all.",
-        "",
-        f"`harden verify {result.image} naive --policy {result.policy}` (the verifier harden runs on its own "
-        f"output) exited **{run.exit_code}** after {sec(run.wall_seconds)} with **{b.failures} failures**:",
-        "",
-        f"- imports, of the targets (modules, plugins, entry points) that import in the original, per interpreter: "
-        f"{describe_imports(b)}.",
-        f"- `importlib.metadata.distributions()` per interpreter, original → naive: {describe_distributions(b)}. "
-        f"The verifier reports {len(b.distributions_missing)} distributions gone "
-        f"(e.g. {', '.join(b.distributions_missing[:5]) or '—'}; the installers the policy removes on purpose are not "
-        "counted): `version()` raises PackageNotFoundError, entry points disappear with them, and scanners that "
-        "read `*.dist-info` (Syft, Grype, Trivy) find no Python package"
-        + (f"; {b.entry_points_missing} entry points lost on distributions still present." if b.entry_points_missing
-           else "."),
-        f"- smoke tests failing: {len(b.smoke_failures)}"
-        + (f" ({', '.join(e.name for e in b.smoke_failures[:5])})" if b.smoke_failures else "")
-        + f"; hardening assertions failing: {len(b.assertion_failures)}"
-        + (f" ({', '.join(e.name for e in b.assertion_failures)})" if b.assertion_failures else "") + ".",
-        *[f"- problem: {p}" for p in b.problems[:5]],
-        "",
-        "Import regressions grouped by error (the first failing import explains the rest):",
-        "",
-    ]
-    lines += _table(("error in the naive image", "targets", "example"),
-                    [(error, str(count), f"`{example}`") for error, count, example in root_causes(b)])
-    labels = tuple(label for label, _ in result.checks[0].results) if result.checks else ()
-    lines += ["The same, checked directly (`python3 -c …` in a fresh container of each image):", ""]
-    lines += _table(("check", *labels), [(f"`{c.name}`", *(outcome for _, outcome in c.results))
-                                         for c in result.checks])
+def size_row(size: ImageSize, original: ImageSize) -> tuple[str, ...]:
+    return (size.label, str(size.layers), mb(size.uncompressed_bytes), mb(size.gzip_bytes), f"{size.files:,}",
+            mb(size.content_bytes), pct(size.uncompressed_bytes, original.uncompressed_bytes),
+            pct(size.gzip_bytes, original.gzip_bytes))
+
+
+def sizes_section(result: ImageResult) -> list[str]:
+    o = result.original
+    sizes = [o] + [replace(run.hardened, label=run.label) for run in result.runs if run.hardened is not None]
+    if result.naive is not None:
+        sizes.append(replace(result.naive.size, label="naive recipe"))
+    if result.distroless is not None:
+        sizes.append(replace(result.distroless.size, label="distroless-style"))
+    lines = ["## Sizes", ""]
+    lines += table(("image", "layers", "uncompressed", "gzip -6", "files", "file bytes", "uncompressed vs original",
+                    "gzip vs original"), [size_row(s, o) for s in sizes])
+    lines += ["How: `docker save` of each image to a scratch file; *uncompressed* is the sum of its layer tars, "
+              "*gzip -6* each layer tar through zlib at level 6 (counted, not kept), *files* the non-directory "
+              "entries and *file bytes* the regular files' bytes of the merged filesystem — computed by the bench, "
+              "not taken from harden's report.", ""]
     return lines
 
 
-def _memory_section(result: BenchResult) -> list[str]:
-    rows = [("harden image (with verification)", result.harden)]
-    rows += [(f"harden image --no-verify, {p.label}", p.harden) for p in result.scaling[1:]]
-    rows += [("harden verify, naive image", result.naive_verify)]
-    lines = ["## Peak memory", ""]
-    lines += _table(("run", "largest process", "process tree (sum of PSS)", "wall"),
-                    [(name, mb(r.peak_rss_process_bytes), mb(r.peak_pss_tree_bytes), sec(r.wall_seconds))
-                     for name, r in rows])
-    return [
-        *lines,
-        "*Largest process* is `ru_maxrss` from `wait4` on the harden process (the maximum over it and every "
-        "descendant it waited for); *process tree* is the largest sum of PSS over the live tree, sampled from "
-        "/proc/PID/smaps_rollup every 0.25 s (a page shared by forked workers counts once in the sum).",
+def io_section(result: ImageResult) -> list[str]:
+    io, figures = result.io, io_figures(result.io)
+    if io is None or figures is None:
+        return []
+    lines = ["## harden vs the I/O floor", "",
+             "Floor: `docker save` of the image to a file, then `podman load` of that file into an empty storage "
+             "(a podman of its own: new root, runroot and tmpdir in a scratch directory, so every layer is written). "
+             "harden: `"
+             + " ".join(io.argv) + "`, its wall time, its output layer new to the engine ("
+             + ("each run gets its own SOURCE_DATE_EPOCH, so its layer bytes differ from every earlier one, and the "
+                "previous output is removed" if io.fresh_method == "epoch" else "earlier outputs removed")
+             + "; checked against every image's layers before the run). Samples alternate floor, harden, floor, "
+             "harden …", ""]
+    rows = []
+    for index, pair in enumerate(io.pairs, 1):
+        f, h = pair.floor, pair.harden
+        rows.append((str(index), sec(f.save_seconds), sec(f.load_seconds), sec(f.seconds), sec(h.wall_seconds),
+                     times(pair.ratio), {True: "yes", False: "NO", None: "?"}[h.fresh],
+                     mb(h.memory.tree_rss_peak_bytes), f.note or h.error or ""))
+    rows.append(("**median**", sec(figures.save_median), sec(figures.load_median), sec(figures.floor_median),
+                 sec(figures.harden_median), times(figures.ratio_median), f"{figures.fresh_pairs} of {figures.pairs}",
+                 "", ""))
+    lines += table(("sample", "save", "load (empty storage)", "floor", "harden --no-verify", "ratio",
+                    "fresh write", "harden tree RSS peak", "note"), rows)
+    lines += [f"Spreads: floor {spread(figures.floor_values)}; harden {spread(figures.harden_values)}; "
+              f"ratio {spread(figures.ratio_values, '')}. The ratio median is over the per-pair ratios of pairs "
+              "whose harden write was fresh.", ""]
+    return lines
+
+
+def runs_section(result: ImageResult) -> list[str]:
+    o = result.original
+    lines = ["## Policies", "",
+             "Each row is one `harden image` run (through harden.api, what the CLI calls, with a clock on the phases "
+             "harden announces); *without verify* is its wall time minus the verify phase.", ""]
+    rows = []
+    for run in result.runs:
+        r = run.run
+        rows.append((run.label, f"`{run.policy}`", pct(run.hardened.uncompressed_bytes if run.hardened else None,
+                                                        o.uncompressed_bytes),
+                     pct(run.hardened.gzip_bytes if run.hardened else None, o.gzip_bytes),
+                     sec(r.wall_seconds), sec(r.seconds_excluding_verify),
+                     sec(r.verify_seconds) if run.verified else "not verified",
+                     mb(r.memory.headline_bytes), f"exit {r.exit_code}"))
+    lines += table(("run", "policy", "uncompressed vs original", "gzip vs original", "wall", "without verify",
+                    "verify", "peak memory", "exit"), rows)
+    first = result.runs[0] if result.runs else None
+    if first is not None and first.stage_savings:
+        lines += [f"Where the bytes went under {first.label} (harden's report.json, per stage):", ""]
+        lines += table(("stage", "seconds", "bytes saved", "files removed"),
+                       [(s.stage, sec(s.seconds), mb(s.bytes_saved), f"{s.files_removed:,}")
+                        for s in first.stage_savings if s.bytes_saved or s.files_removed])
+        phases = [(p.name, sec(p.seconds)) for p in first.run.phases if p.seconds >= 0.05]
+        if phases:
+            lines += [f"Phases of {first.label}:", ""]
+            lines += table(("phase", "seconds"), phases)
+    return lines
+
+
+def verification_section(run: PolicyRun, v: VerificationStats) -> list[str]:
+    lines = [f"## Verification — {run.label}", "", f"harden's summary: {v.summary}", ""]
+    rows = [(i.interpreter, f"{i.total:,}", f"{i.regressions:,}", f"{i.accounted:,}", f"{i.preexisting_failures:,}",
+             f"{i.skipped:,}", "yes" if i.stdlib_deep else "no") for i in v.imports]
+    lines += table(("interpreter", "modules walked", "lost", "accounted (removed on purpose)",
+                    "failing in the original too", "skipped", "stdlib walked"), rows)
+    lines += [
+        f"- runner: {v.runner}{' (restricted, as a pod would run it)' if v.restricted else ''}; "
+        f"verify phase {sec(run.run.verify_seconds)}",
+        "- distributions (importlib.metadata): "
+        + "; ".join(f"{m.interpreter}: {m.distributions_before} → {m.distributions_after}, {m.missing} missing, "
+                    f"{m.removed_deliberately} removed on purpose" for m in v.metadata),
+        f"- smoke tests {v.smoke_passed}/{v.smoke_total}; assertions {v.assertions_passed}/{v.assertions_total}"
+        + (f" (failed: {'; '.join(v.assertions_failed)})" if v.assertions_failed else ""),
+        f"- files the original read while importing that are gone: {v.touched_total}, of which accounted "
+        f"{v.touched_accounted}",
+        f"- linkage: {v.linkage_objects if v.linkage_objects is not None else 'not checked'} objects, "
+        f"{len(v.linkage_broken)} broken, {v.linkage_preexisting} broken in the original too",
+        f"- failures: {v.failures_total}" + (f" (first: {'; '.join(v.failures[:3])})" if v.failures else ""),
+        f"- writable paths needed under a read-only root: {v.writable_total}",
         "",
     ]
+    return lines
 
 
-def _startup_section(result: BenchResult) -> list[str]:
-    s = result.startup
-    if s is None:
-        return ["## Import startup", "", "Not measured (the policy's verification recorded no startup cost).", ""]
-    lines = ["## Import startup", ""]
-    rows = [("harden's verifier (during `harden image`)", f"{s.runs} per image", sec(s.before_seconds),
-             sec(s.after_seconds), f"x{ratio(s.after_seconds, s.before_seconds) or 0:.2f}")]
-    if s.bench_before and s.bench_after:
-        before, after = median(s.bench_before), median(s.bench_after)
-        rows.append(("the bench, original and hardened containers alternating",
-                     f"{len(s.bench_before)} per image", f"{sec(before)} ({spread(s.bench_before)})",
-                     f"{sec(after)} ({spread(s.bench_after)})", f"x{ratio(after, before) or 0:.2f}"))
-    lines += [f"Median wall time of a fresh interpreter importing `{', '.join(s.modules)}` inside containers of "
-              "each image:", ""]
-    lines += _table(("measured by", "runs", "original", "hardened", "hardened / original"), rows)
-    bytecode = next((row for row in result.stage_savings if row[0] == "remove-bytecode"), None)
-    if bytecode is not None and bytecode[2] > 0:
-        lines.append(
-            f"The original ships compiled bytecode; harden's remove-bytecode stage deletes it ({bytecode[3]:,} files, "
-            f"{mb(bytecode[2])}). Without it an interpreter compiles every module it imports from source, and "
-            "nothing caches the result (the images set `PYTHONDONTWRITEBYTECODE=1`, and the hardened one runs as a "
-            "non-root user who cannot write beside the root-owned sources): that compile is paid at every start.")
+def memory_row(name: str, memory: Memory, wall: float) -> tuple[str, ...]:
+    return (name, mb(memory.headline_bytes), mb(memory.tree_rss_peak_bytes), mb(memory.with_probes_peak_bytes),
+            mb(memory.tree_pss_peak_bytes), mb(memory.largest_process_bytes), str(memory.processes_peak),
+            mb(memory.engine_service_rss_peak_bytes), sec(wall))
+
+
+def memory_section(result: ImageResult) -> list[str]:
+    rows = [memory_row(run.label + ("" if run.verified else ", --no-verify"), run.run.memory, run.run.wall_seconds)
+            for run in result.runs]
+    if result.io is not None:
+        for index, pair in enumerate(result.io.pairs, 1):
+            rows.append(memory_row(f"harden --no-verify, sample {index}", pair.harden.memory,
+                                   pair.harden.wall_seconds))
+    lines = ["## Peak memory", ""]
+    lines += table(("run", "**peak (headline)**", "process tree RSS", "tree + probe containers", "tree PSS",
+                    "largest process", "processes", "engine service RSS", "wall"), rows)
+    lines += ["*Process tree RSS*: every 0.2 s the bench sums the RSS of harden and every live descendant "
+              "(verification children in harden's sandbox included) and keeps the largest sum. *Tree + probe "
+              "containers*: when the verifier runs its probes as engine containers (not harden's descendants), "
+              "their memory cgroups' anonymous memory is added at the same sample. The headline is the larger of "
+              "the two. *Largest process* is `ru_maxrss` from `wait4`; the engine service (podman) exports and "
+              "loads images for harden and is shown apart, outside the headline.", ""]
+    for run in result.runs:
+        c = run.run.containers
+        if c is not None:
+            lines.append(f"- {run.label}: probe containers started {c.probes_started}, sampled {c.probes_sampled}, "
+                         f"largest single peak {mb(c.largest_peak_bytes)}, concurrent anonymous peak "
+                         f"{mb(c.concurrent_anon_peak_bytes)}{'; ' + c.note if c.note else ''}")
     return [*lines, ""]
 
 
-def _scaling_section(result: BenchResult) -> list[str]:
-    if len(result.scaling) < 2:
+def naive_section(result: ImageResult) -> list[str]:
+    n = result.naive
+    if n is None:
         return []
-    lines = [
-        "## Scaling",
-        "",
-        "bench/scaling/Dockerfile: the same image plus a full copy of `/opt/venv` as `/opt/venv2`, hardened with the "
-        "same policy (`--no-verify`: the time below excludes verification for both rows; medians of "
-        f"{len(result.scaling[-1].harden_samples)} runs, as above).",
-        "",
-    ]
-    lines += _table(("image", "uncompressed", "files", "harden, verification excluded", "MB/s", "honest I/O floor",
-                     "ratio", "hardened file bytes"), [
-        (p.label, mb(p.size.uncompressed_bytes), f"{p.size.files:,}", sec(scale_seconds(p)),
-         _mbps(p), sec(p.floor.honest_seconds),
-         f"{ratio(scale_seconds(p), p.floor.honest_seconds) or 0:.2f}x", mb(p.output_content_bytes))
-        for p in result.scaling
-    ])
-    if g := growth(result):
-        first, last = result.scaling[0], result.scaling[-1]
-        floor = ratio(last.floor.honest_seconds, first.floor.honest_seconds)
-        lines += [
-            f"Size x{g[0]:.2f} → harden time x{g[1]:.2f}"
-            + (f" (honest I/O floor x{floor:.2f})" if floor else "")
-            + f"; throughput {_mbps(first)} → {_mbps(last)} MB/s. The copy is byte-identical to the venv, so "
-            "content-addressed blobs and the dedupe stage (hard links) keep the hardened file bytes where they were: "
-            "the second venv costs reading, merging, planning and writing, not a second strip.",
-            "",
-        ]
+    lines = ["## The naive recipe (seed 004) and what it breaks", "",
+             f"`{n.dockerfile}` follows the seed's final stage step by step, its non-root user included (built in "
+             f"{sec(n.build_seconds)}). Its deviations from the seed, as its header lists them:", ""]
+    lines += [f"{i}. {d}" for i, d in enumerate(n.deviations, 1)] or ["(none listed)"]
+    b, run = n.breakage, n.verify
+    if b is None or run is None:
+        return [*lines, "", "`harden verify` of the naive image was skipped (--no-naive-verify); the direct checks "
+                "below show what it broke.", ""]
+    lines += ["",
+              f"`harden verify {result.image} <naive>` exited **{run.exit_code}** after {sec(run.wall_seconds)} with "
+              f"**{b.failures} failures**:", "",
+              f"- imports that work in the original and fail in the naive image: {describe_imports(b)}",
+              f"- distributions, original → naive: {describe_distributions(b)}; gone: {len(b.distributions_missing)}"
+              + (f" (e.g. {', '.join(b.distributions_missing[:5])})" if b.distributions_missing else ""),
+              f"- smoke tests failing: {len(b.smoke_failures)}; assertions failing: {len(b.assertion_failures)}"
+              + (f" ({', '.join(e.name for e in b.assertion_failures)})" if b.assertion_failures else "")
+              + f"; passing: {', '.join(b.assertions_passed) or 'none'}",
+              *[f"- problem: {p}" for p in b.problems[:5]], ""]
+    causes = root_causes(b)
+    if causes:
+        lines += table(("error in the naive image", "targets", "example"),
+                       [(error, str(count), f"`{example}`") for error, count, example in causes])
     return lines
 
 
-def _mbps(point: ScalePoint) -> str:
-    return f"{point.size.uncompressed_bytes / 1e6 / scale_seconds(point):.1f}"
+def checks_section(result: ImageResult) -> list[str]:
+    if not result.checks:
+        return []
+    labels = [label for label, _ in result.checks[0].results]
+    lines = ["## Direct checks", "", "`python3 -c …` in a fresh container of each image:", ""]
+    lines += table(("check", *labels), [(f"`{c.name}`", *(outcome for _, outcome in c.results))
+                                        for c in result.checks])
+    return lines
+
+
+def startup_section(result: ImageResult) -> list[str]:
+    s = result.startup
+    if s is None:
+        return []
+    lines = ["## Import start-up", "", f"Fresh interpreters running `import {', '.join(s.modules)}` in containers of "
+             "each image, images alternating:", ""]
+    lines += table(("image", "median", "spread"), [(label, sec(median(values)), spread(values))
+                                                    for label, values in s.images])
+    return lines
+
+
+def scaling_section(result: ImageResult) -> list[str]:
+    sc = result.scaling
+    if sc is None:
+        return []
+    lines = ["## Scaling", "", f"{sc.recipe} (built in {sec(sc.build_seconds)}).", ""]
+    rows = []
+    base = sc.points[0]
+    base_io = io_figures(base.io)
+    for point in sc.points:
+        f = io_figures(point.io)
+        v = point.verified
+        rows.append((point.label, mb(point.size.uncompressed_bytes),
+                     f"{ratio(point.size.uncompressed_bytes, base.size.uncompressed_bytes) or 0:.2f}x",
+                     sec(f.floor_median if f else None), sec(f.harden_median if f else None),
+                     times(f.ratio_median if f else None),
+                     f"{ratio(f.harden_median if f else None, base_io.harden_median if base_io else None) or 0:.2f}x",
+                     sec(v.run.verify_seconds if v else None), mb(v.run.memory.headline_bytes if v else None),
+                     mb(max((p.harden.memory.tree_rss_peak_bytes for p in point.io.pairs), default=None))))
+    lines += table(("image", "uncompressed", "size vs deps", "floor (median)", "harden --no-verify (median)",
+                    "ratio", "harden time vs deps", "verify", "peak memory, verified run",
+                    "peak memory, --no-verify"), rows)
+    return lines
+
+
+def distroless_section(result: ImageResult) -> list[str]:
+    d = result.distroless
+    if d is None:
+        return []
+    lines = ["## Hardened base vs a distroless-style image", "",
+             f"`{d.dockerfile}` (built in {sec(d.build_seconds)}): the base's own interpreter, standard library, the "
+             "shared libraries `ldd` names, CA bundle, time zones, a non-root user — nothing else.", ""]
+    lines += table(("image", "shells", "package managers", "user"),
+                   [(t.label, ", ".join(t.shells) or "none", ", ".join(t.package_managers) or "none",
+                     t.user or "root (none set)") for t in d.traits])
+    lines += [f"Files in both: {d.common_files:,}; only in the hardened base: {d.only_hardened_files:,} "
+              f"({mb(d.only_hardened_bytes)}); only in the distroless-style image: {d.only_distroless_files:,} "
+              f"({mb(d.only_distroless_bytes)}).", ""]
+    for title, groups in (("Only in the hardened base, by package", d.only_hardened_by_package),
+                          ("Only in the distroless-style image, by package", d.only_distroless_by_package)):
+        if groups:
+            lines += [f"{title}:", ""]
+            lines += table(("package", "files", "bytes", "largest"),
+                           [(g.name, f"{g.files:,}", mb(g.bytes), ", ".join(g.examples)) for g in groups])
+    return lines
+
+
+def render_summary(results: Sequence[tuple[str, ImageResult]]) -> str:
+    """summary.md: one row per target and per figure beside the headline, each linking to its part's file."""
+    if not results:
+        return "# Benchmark summary\n\nNo part ran.\n"
+    m = results[0][1].machine
+    lines = ["# Benchmark summary", "",
+             f"`make bench`, {m.date}: {m.cores} cores, {m.memory_bytes / 2**30:.1f} GiB, {m.engine}, harden commit "
+             f"{m.commit}. Every figure is from this run; details in each part's file.", ""]
+    rows = []
+    for stem, result in results:
+        for v in verdicts(result):
+            rows.append((f"[{stem}]({stem}.md)", v.target, v.measured, v.mark))
+    lines += table(("part", "target", "measured", "verdict"), rows)
+    beside = []
+    for stem, result in results:
+        for run in result.runs:
+            share = size_share(result, run)
+            beside.append((f"[{stem}]({stem}.md)", run.label, pct(share, 1.0) if share is not None else "not measured",
+                           sec(run.run.wall_seconds), sec(run.run.seconds_excluding_verify),
+                           "PASSED" if run.verification and run.verification.ok else
+                           ("FAILED" if run.verification else "not verified")))
+    lines += ["Figures beside the headline (uncompressed size vs the original; wall time of one run):", ""]
+    lines += table(("part", "run", "size", "wall", "without verify", "verification"), beside)
+    return "\n".join(lines)

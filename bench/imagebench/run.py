@@ -1,37 +1,77 @@
-"""The benchmark, step by step, on one engine in one run. ``run_bench`` returns every number; rendering is
-elsewhere (render_*.py). Temporary images are tagged ``harden-bench-*`` and removed at the end, with the scratch
-directory (archives, fresh storages, reports)."""
+"""The benchmark, part by part, on one engine in one run. Each part returns an ImageResult (every number of one
+results file) and hands it to ``publish`` as soon as it is complete; rendering is elsewhere (render_*.py).
+
+Parts: ``deps`` (the project's image: harden vs the I/O floor, verification, memory, the naive recipe, the policy
+variants, start-up), ``scaling`` (the deps image and one ~3x its size), ``data-stack-plain`` and ``data-stack``
+(independent data images, default policy), ``base`` (the Python base, hardened, beside a distroless-style image).
+
+Temporary images are tagged ``harden-bench-*`` and removed when their part ends (``keep_images`` keeps them);
+scratch files (archives, empty storages, reports) go to a temporary directory removed at the end.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
+import math
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from imagebench.archive_stats import measure_archive
+from imagebench.archive_stats import read_archive, size_of
 from imagebench.breakage import breakage_from
+from imagebench.containers import ContainerWatch
 from imagebench.engine_cli import EngineCli, EngineError, load_fresh
-from imagebench.figures import median_floor
+from imagebench.figures import stem_of
+from imagebench.filelist import (
+    PACKAGE_MANAGERS,
+    SHELLS,
+    canonical,
+    compare,
+    dpkg_owners,
+    groups,
+    is_dpkg_list,
+    programs,
+)
 from imagebench.machine import describe_machine
-from imagebench.model import BenchResult, Check, ImageSize, IoFloor, Phase, Run, ScalePoint, Startup
+from imagebench.model import (
+    Check,
+    Distroless,
+    FloorSample,
+    HardenSample,
+    ImageResult,
+    ImageSize,
+    ImageTraits,
+    IoComparison,
+    Machine,
+    Naive,
+    Pair,
+    Phase,
+    PolicyRun,
+    Run,
+    Scaling,
+    ScalingPoint,
+    StartupSamples,
+)
+from imagebench.naive_recipe import deviations
 from imagebench.proc_tree import run_measured
+from imagebench.verification import harden_seconds, report_bytes, stage_savings, verification_stats
 
 log = logging.getLogger(__name__)
 
 BENCH = Path(__file__).resolve().parents[1]
 PHASES_SCRIPT = Path(__file__).resolve().with_name("harden_phases.py")
+KEEP_JARS_POLICY = BENCH / "policies" / "spark-k8s-python-deps-keep-jars.toml"
+FAST_START_POLICY = "spark-k8s-python-deps-fast-start"
 
-NAIVE_TAG = "harden-bench-naive:latest"
-HARDENED_TAG = "harden-bench-hardened:latest"
-SCALING_TAG = "harden-bench-scaling:latest"
-SCALING_HARDENED_TAG = "harden-bench-scaling-hardened:latest"
+PARTS = ("deps", "scaling", "data-stack-plain", "data-stack", "base")
+EPOCH_BACK = 10 * 365 * 86400
+"""SOURCE_DATE_EPOCH for fresh writes: ten years before now (older than the images' own files, so every file's
+mtime is capped to it and the layer's bytes depend on it), plus a counter unique to each run."""
 
 CHECKS: tuple[tuple[str, str], ...] = (
     ("import numpy, pandas, pyarrow, scipy.linalg, sklearn",
@@ -51,9 +91,20 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("os.getuid()", "import os; print('uid', os.getuid())"),
 )
 
+BASE_CHECKS: tuple[tuple[str, str], ...] = (
+    ("import ssl, sqlite3, json", "import ssl, sqlite3, json; print('ok')"),
+    ("versions", "import ssl, sqlite3, sys; print(sys.version.split()[0], ssl.OPENSSL_VERSION, "
+                 "'sqlite', sqlite3.sqlite_version)"),
+    ("CA bundle", "import ssl; c = ssl.create_default_context(); print(c.cert_store_stats()['x509_ca'], "
+                  "'CA certificates loaded')"),
+    ("zoneinfo", "import zoneinfo; print(zoneinfo.ZoneInfo('Europe/Paris').key)"),
+    ("os.getuid()", "import os; print('uid', os.getuid())"),
+    ("subprocess.run('true', shell=True)",
+     "import subprocess; print('exit', subprocess.run('true', shell=True).returncode)"),
+)
 
 STARTUP_RUNS = 7
-"""Fresh interpreters per container; two containers per image, alternating original and hardened."""
+"""Fresh interpreters per container; two containers per image, images alternating."""
 STARTUP_CODE = (
     "import subprocess, sys, time\n"
     "seconds = []\n"
@@ -64,75 +115,160 @@ STARTUP_CODE = (
     "print(' '.join(f'{{s:.4f}}' for s in seconds))"
 )
 
+VENV_SIZES_CODE = (
+    "import json, os, sys, sysconfig\n"
+    "def size(path):\n"
+    "    if os.path.islink(path) or not os.path.isdir(path):\n"
+    "        return os.lstat(path).st_size\n"
+    "    return sum(os.lstat(os.path.join(d, f)).st_size for d, _, fs in os.walk(path) for f in fs)\n"
+    "venv = os.environ.get('VIRTUAL_ENV', '/opt/venv')\n"
+    "site = sysconfig.get_paths()['purelib']\n"
+    "print(json.dumps({'venv': venv, 'bytes': size(venv), 'site': site,\n"
+    "                  'entries': {n: size(os.path.join(site, n)) for n in sorted(os.listdir(site))}}))"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    image: str
-    policy: str
+    parts: tuple[str, ...]
     python: str
     """An interpreter with harden installed (runs harden_phases.py)."""
-    jobs: int
-    scaling: bool
-    keep_images: bool
+    harden: tuple[str, ...]
+    """The harden command (the CLI the floor comparison times)."""
+    deps_image: str = "spark-k8s-python-deps:latest"
+    deps_policy: str = "spark-k8s-python-deps"
+    data_plain_image: str = "data-stack-plain:latest"
+    data_image: str = "data-stack:latest"
+    base_image: str = "spark-k8s-python-base:3.11"
+    jobs: int | None = None
+    """harden --jobs; None: harden's default (every core)."""
     repeat: int = 3
-    """How many times the I/O floor and harden's time (verification excluded) are measured per image."""
+    fresh_method: str = "epoch"
+    scale_factor: float = 3.0
+    keep_images: bool = False
+    naive: bool = True
+    naive_verify: bool = True
+    variants: bool = True
+    workdir: Path | None = None
+
+    def images(self) -> dict[str, str]:
+        """The engine images each selected part needs."""
+        needs = {"deps": self.deps_image, "scaling": self.deps_image, "data-stack-plain": self.data_plain_image,
+                 "data-stack": self.data_image, "base": self.base_image}
+        return {part: needs[part] for part in self.parts}
 
 
 class Bench:
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, publish: Callable[[str, ImageResult], None]) -> None:
         self.options = options
+        self.publish = publish
         self.engine = EngineCli.discover()
-        self.scratch = Path(tempfile.mkdtemp(prefix="harden-bench-"))
-        self.notes: list[str] = []
+        self.scratch = Path(tempfile.mkdtemp(prefix="harden-bench-", dir=options.workdir))
+        self.tags: list[str] = []
+        self.counter = 0
+        self.epoch_base = int(time.time()) - EPOCH_BACK
+        self.machine: Machine | None = None
+        self.deps_point: ScalingPoint | None = None
 
     # ---- building blocks ----------------------------------------------------------------------------------
 
-    def floor(self, reference: str, label: str, *, gzip: bool | None = None) -> tuple[IoFloor, ImageSize | None]:
-        """One I/O floor sample; with ``gzip`` not None, the archive's sizes too (measured after the timing)."""
+    def tag(self, name: str) -> str:
+        tag = f"harden-bench-{name}:latest"
+        self.engine.remove([tag])
+        self.tags.append(tag)
+        return tag
+
+    def floor_sample(self, reference: str, label: str, *, keep: bool = False) -> tuple[FloorSample, Path | None]:
+        """One floor sample: ``docker save`` to a file, then ``podman load`` of it into an empty storage. With
+        ``keep`` the archive is returned (for the size measurement, done after the timing), else deleted."""
         archive = self.scratch / f"{label}.tar"
         try:
-            log.info("I/O floor of %s: docker save, docker load (same engine), load into an empty storage",
-                     reference)
+            log.info("I/O floor of %s: save, then load into an empty storage", reference)
             save = self.engine.save(reference, archive)
-            dedup = self.engine.load(archive)
-            fresh, why = load_fresh(archive, self.scratch)
-            floor = IoFloor(archive.stat().st_size, save, dedup, fresh, why)
-            if gzip is None:
-                return floor, None
-            log.info("sizes of %s (layer tars%s)", reference, ", gzip -6" if gzip else "")
-            return floor, measure_archive(archive, label=label, reference=reference, gzip=gzip)
+            load, why = load_fresh(archive, self.scratch)
+            sample = FloorSample(archive.stat().st_size, save, load, why)
+            return sample, archive if keep else None
         finally:
-            archive.unlink(missing_ok=True)
+            if not keep:
+                archive.unlink(missing_ok=True)
 
-    def repetitions(self, reference: str, label: str, harden_args: tuple[str, ...]) -> tuple[
-            list[IoFloor], list[float]]:
-        """``repeat - 1`` more samples of the floor and of ``harden image --no-verify``, alternating."""
-        floors, seconds = [], []
-        for index in range(1, self.options.repeat):
-            floors.append(self.floor(reference, label)[0])
-            run, _ = self.harden(f"{label}-{index}", "image", reference, *harden_args, "--no-verify",
-                                 "--report-dir", str(self.scratch / f"report-{label}-{index}"))
-            if run.exit_code != 0:
-                raise RuntimeError(f"harden image {reference} failed (exit {run.exit_code}): {run.error}")
-            seconds.append(run.wall_seconds)
-        return floors, seconds
+    def harden_sample(self, reference: str, policy: str, name: str) -> HardenSample:
+        """``harden image REFERENCE --no-verify`` with its output layer new to the engine, checked."""
+        self.counter += 1
+        tag = self.tag(f"{name}-io")
+        report_dir = self.scratch / f"report-{name}-io-{self.counter}"
+        argv = [*self.options.harden, "image", reference, "--no-verify", "--policy", policy, "--tag", tag,
+                "--report-dir", str(report_dir), *self.jobs_args()]
+        env = self.engine.env
+        epoch = None
+        if self.options.fresh_method == "epoch":
+            epoch = self.epoch_base + self.counter
+            env = {**env, "SOURCE_DATE_EPOCH": str(epoch)}
+        holders = self.engine.layer_holders()
+        log.info("$ %sharden %s", f"SOURCE_DATE_EPOCH={epoch} " if epoch else "",
+                 " ".join(argv[len(self.options.harden):]))
+        measured = run_measured(argv, env=env, log_file=self.scratch / f"{name}-io-{self.counter}.log")
+        if measured.exit_code != 0:
+            raise RuntimeError(f"harden image {reference} failed (exit {measured.exit_code}):\n"
+                               f"{measured.stderr_tail}")
+        layers = self.engine.layers(tag)
+        held = sorted({h for layer in layers for h in holders.get(layer, ())})
+        report = _read_json(report_dir / "report.json")
+        if not self.options.keep_images:
+            self.engine.remove([tag])  # the next sample must not find this layer in the engine
+        return HardenSample(measured.wall_seconds, measured.exit_code, layers, not held, epoch, measured.memory,
+                            harden_seconds(report), tuple(held))
 
-    def size_of(self, reference: str, label: str, *, gzip: bool = True) -> ImageSize:
-        archive = self.scratch / f"{label}.tar"
+    def io_comparison(self, reference: str, policy: str, name: str, *, gzip: bool = True) -> tuple[
+            IoComparison, ImageSize]:
+        """``repeat`` pairs, alternating floor and harden; the original's sizes from the first floor archive."""
+        pairs = []
+        original: ImageSize | None = None
+        for index in range(self.options.repeat):
+            floor, archive = self.floor_sample(reference, f"{name}-floor", keep=index == 0)
+            if archive is not None:
+                try:
+                    log.info("sizes of %s (layer tars%s)", reference, ", gzip -6" if gzip else "")
+                    listing, raw, packed, layers = read_archive(archive, gzip=gzip)
+                    original = size_of(listing, raw, packed, layers, label="original", reference=reference)
+                finally:
+                    archive.unlink(missing_ok=True)
+            pairs.append(Pair(floor, self.harden_sample(reference, policy, name)))
+        assert original is not None
+        argv = ("harden", "image", reference, "--no-verify", "--policy", policy, "--tag", "harden-bench-…",
+                "--report-dir", "…", *self.jobs_args())
+        return IoComparison(reference, policy, argv, self.options.fresh_method, tuple(pairs)), original
+
+    def jobs_args(self) -> list[str]:
+        return [] if self.options.jobs is None else ["--jobs", str(self.options.jobs)]
+
+    def size(self, reference: str, label: str, *, gzip: bool = True) -> ImageSize:
+        archive = self.scratch / f"{label}-size.tar"
         try:
             log.info("sizes of %s", reference)
             self.engine.save(reference, archive)
-            return measure_archive(archive, label=label, reference=reference, gzip=gzip)
+            listing, raw, packed, layers = read_archive(archive, gzip=gzip)
+            return size_of(listing, raw, packed, layers, label=label, reference=reference)
         finally:
             archive.unlink(missing_ok=True)
 
-    def harden(self, name: str, *args: str) -> tuple[Run, dict[str, Any]]:
-        """harden_phases.py under measurement; returns the run and its OUT.json."""
+    def phases_run(self, name: str, args: Sequence[str], *, watch: bool) -> tuple[Run, dict[str, Any]]:
+        """harden_phases.py (harden.api, what the CLI calls) under measurement; the run and its OUT.json."""
         out = self.scratch / f"{name}.phases.json"
-        argv = [self.options.python, str(PHASES_SCRIPT), str(out), *args, "--jobs", str(self.options.jobs)]
+        argv = [self.options.python, str(PHASES_SCRIPT), str(out), *args, *self.jobs_args()]
         log.info("$ harden %s", " ".join(args))
-        measured = run_measured(argv, env=self.engine.env, log_file=self.scratch / f"{name}.log")
-        data: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+        watcher = ContainerWatch(self.engine.client, self.engine.env) if watch else None
+        if watcher is not None:
+            with watcher:
+                measured = run_measured(argv, env=self.engine.env, log_file=self.scratch / f"{name}.log",
+                                        also_sample=watcher.sample)
+        else:
+            measured = run_measured(argv, env=self.engine.env, log_file=self.scratch / f"{name}.log")
+        containers, memory = None, measured.memory
+        if watcher is not None:
+            containers, combined = watcher.result(measured.tree_rss_ticks)
+            memory = replace(memory, with_probes_peak_bytes=combined)
+        data: dict[str, Any] = _read_json(out)
         if not data:
             raise RuntimeError(f"harden {args[0]} wrote no result (exit {measured.exit_code}):\n"
                                f"{measured.stderr_tail}")
@@ -140,151 +276,336 @@ class Bench:
             argv=("harden", *args),
             wall_seconds=measured.wall_seconds,
             exit_code=measured.exit_code,
-            peak_rss_process_bytes=measured.peak_rss_process_bytes,
-            peak_pss_tree_bytes=measured.peak_pss_tree_bytes,
+            memory=memory,
             phases=tuple(Phase(p["name"], p["seconds"]) for p in data.get("phases", [])),
             error=data.get("error", ""),
+            containers=containers,
         )
         return run, data
 
-    def checks(self, images: Mapping[str, str]) -> tuple[Check, ...]:
+    def policy_run(self, key: str, label: str, reference: str, policy: str, name: str, *, verify: bool,
+                   gzip: bool = True) -> tuple[PolicyRun, str]:
+        """One ``harden image`` under ``policy``; the output is kept under the returned tag for later checks."""
+        tag = self.tag(f"{name}-{key}")
+        report_dir = self.scratch / f"report-{name}-{key}"
+        args = ["image", reference, "--policy", policy, "--tag", tag, "--report-dir", str(report_dir)]
+        if not verify:
+            args.append("--no-verify")
+        holders = self.engine.layer_holders()
+        run, _ = self.phases_run(f"{name}-{key}", args, watch=verify)
+        report = _read_json(report_dir / "report.json")
+        written = self.engine.exists(tag)
+        fresh = None
+        if written:
+            fresh = not any(layer in holders for layer in self.engine.layers(tag))
+        elif run.exit_code == 0:
+            raise RuntimeError(f"harden image {reference} --policy {policy} exited 0 but {tag} is missing")
+        before, after = report_bytes(report)
+        return PolicyRun(
+            key=key, label=label, policy=policy if "/" not in policy else _relative(policy), verified=verify,
+            run=run, hardened=self.size(tag, key, gzip=gzip) if written else None,
+            report_bytes_before=before, report_bytes_after=after, stage_savings=stage_savings(report),
+            verification=verification_stats(report), fresh=fresh, report_harden_seconds=harden_seconds(report),
+        ), tag
+
+    def checks(self, images: Mapping[str, str], checks: Sequence[tuple[str, str]] = CHECKS) -> tuple[Check, ...]:
         found = []
-        for name, code in CHECKS:
+        for name, code in checks:
             results = []
             for label, reference in images.items():
                 status, line = self.engine.python(reference, code)
-                results.append((label, ("ok: " if status == 0 else "FAILS: ") + line[:140]))
+                results.append((label, ("ok: " if status == 0 else "FAILS: ") + line[:160]))
             found.append(Check(name, code, tuple(results)))
         return tuple(found)
 
-    def startup(self, images: tuple[str, str], modules: tuple[str, ...]) -> tuple[list[float], list[float]]:
-        """Seconds of fresh interpreters importing ``modules``: ``STARTUP_RUNS`` per container, two containers
-        per image, alternating between the two images so that load on the machine hits both alike."""
+    def startup(self, images: Mapping[str, str], modules: Sequence[str]) -> StartupSamples:
+        """Fresh interpreters importing ``modules``: ``STARTUP_RUNS`` per container, two containers per image,
+        the images alternating so that load on the machine hits each alike."""
         code = STARTUP_CODE.format(runs=STARTUP_RUNS, code="import " + ", ".join(modules))
-        samples: tuple[list[float], list[float]] = ([], [])
-        log.info("import startup of %s: %d x %d fresh interpreters per image", ", ".join(modules), 2, STARTUP_RUNS)
+        samples: dict[str, list[float]] = {label: [] for label in images}
+        log.info("import start-up of %s: 2 x %d fresh interpreters per image", ", ".join(modules), STARTUP_RUNS)
         for _ in range(2):
-            for side, reference in enumerate(images):
+            for label, reference in images.items():
                 status, line = self.engine.python(reference, code)
                 if status != 0:
-                    raise RuntimeError(f"startup measurement failed in {reference}: {line}")
-                samples[side].extend(float(value) for value in line.split())
-        return samples
+                    raise RuntimeError(f"start-up measurement failed in {reference}: {line}")
+                samples[label].extend(float(value) for value in line.split())
+        return StartupSamples(tuple(modules), tuple((label, tuple(v)) for label, v in samples.items()))
+
+    def result(self, kind: str, image: str, original: ImageSize, io: IoComparison | None,
+               runs: Sequence[PolicyRun], started: float, **more: Any) -> ImageResult:
+        assert self.machine is not None
+        options = {"parts": list(self.options.parts), "repeat": self.options.repeat,
+                   "fresh_method": self.options.fresh_method,
+                   "jobs": "harden's default (every core)" if self.options.jobs is None else self.options.jobs}
+        return ImageResult(kind=kind, image=image, machine=self.machine, original=original, io=io,
+                           runs=tuple(runs), options=options, bench_seconds=time.perf_counter() - started, **more)
+
+    def drop_tags(self) -> None:
+        if self.options.keep_images:
+            return
+        try:
+            self.engine.remove(self.tags)
+        except EngineError as exc:
+            log.warning("could not remove the bench images: %s", exc)
+        self.tags.clear()
+
+    # ---- parts ---------------------------------------------------------------------------------------------
+
+    def part_deps(self) -> ImageResult:
+        o, started = self.options, time.perf_counter()
+        image, policy, name = o.deps_image, o.deps_policy, stem_of(o.deps_image)
+        io, original = self.io_comparison(image, policy, name)
+        headline, hardened = self.policy_run("headline", f"`{policy}` policy (headline)", image, policy, name,
+                                             verify=True)
+        runs = [headline]
+        self.deps_point = ScalingPoint("deps", image, original, io, headline)
+        fast_tag = None
+        if o.variants:
+            runs.append(self.policy_run("default", "`default` policy", image, "default", name, verify=False)[0])
+            runs.append(self.policy_run("keep-jars", f"`{policy}` without jar removal", image,
+                                        str(KEEP_JARS_POLICY), name, verify=False)[0])
+            fast, fast_tag = self.policy_run("fast-start", f"`{FAST_START_POLICY}` policy", image,
+                                             FAST_START_POLICY, name, verify=True)
+            runs.append(fast)
+        naive = None
+        images = {"original": image}
+        if o.naive:
+            naive, naive_tag = self.naive(image, policy, name)
+            images["naive"] = naive_tag
+        images["hardened"] = hardened
+        checks = self.checks(images)
+        startup = None
+        verifier = headline.verification.startup if headline.verification else None
+        if verifier is not None and verifier.modules:
+            timed = {"original": image, "hardened": hardened}
+            if fast_tag is not None:
+                timed["fast-start"] = fast_tag
+            startup = self.startup(timed, verifier.modules)
+        result = self.result("deps", image, original, io, runs, started, naive=naive, checks=checks,
+                             startup=startup)
+        self.drop_tags()
+        return result
+
+    def naive(self, image: str, policy: str, name: str) -> tuple[Naive, str]:
+        tag = self.tag(f"{name}-naive")
+        log.info("building the naive recipe (bench/naive/Dockerfile) on %s", image)
+        build = self.engine.build(BENCH / "naive", tag, {"DEPS_IMAGE": image})
+        size = self.size(tag, "naive")
+        dockerfile = BENCH / "naive" / "Dockerfile"
+        if not self.options.naive_verify:
+            return Naive(_relative(str(dockerfile)), deviations(dockerfile.read_text()), build, size, None, None), tag
+        verify_dir = self.scratch / f"{name}-naive-verify"
+        run, _ = self.phases_run(f"{name}-verify-naive", ["verify", image, tag, "--policy", policy,
+                                                          "--report-dir", str(verify_dir)], watch=False)
+        report = _read_json(verify_dir / "verify.json")
+        if not report:
+            raise RuntimeError(f"harden verify of the naive image wrote no verify.json: {run.error}")
+        (self.scratch / "naive-verify.json").write_text(json.dumps(report, indent=2) + "\n")
+        return Naive(_relative(str(dockerfile)), deviations(dockerfile.read_text()), build, size, run,
+                     breakage_from(report)), tag
+
+    def part_data(self, image: str) -> ImageResult:
+        started, name = time.perf_counter(), stem_of(image)
+        io, original = self.io_comparison(image, "default", name)
+        headline, hardened = self.policy_run("headline", "`default` policy", image, "default", name, verify=True)
+        images = {"original": image} | ({"hardened": hardened} if headline.hardened else {})
+        checks = self.checks(images, CHECKS[:1] + CHECKS[3:])
+        result = self.result("data", image, original, io, [headline], started, checks=checks)
+        self.drop_tags()
+        return result
+
+    def part_base(self) -> ImageResult:
+        started, image = time.perf_counter(), self.options.base_image
+        name = stem_of(image)
+        io, _ = self.io_comparison(image, "default", name)
+        headline, hardened = self.policy_run("headline", "`default` policy", image, "default", name, verify=True)
+        distroless_tag = self.tag(f"{name}-distroless")
+        log.info("building the distroless-style image (bench/distroless/Dockerfile) from %s", image)
+        build = self.engine.build(BENCH / "distroless", distroless_tag, {"BASE_IMAGE": image})
+        listings = {}
+        sizes = {}
+        traits = []
+        for label, reference in (("original", image), ("hardened", hardened), ("distroless", distroless_tag)):
+            archive = self.scratch / f"{label}-list.tar"
+            try:
+                self.engine.save(reference, archive)
+                listing, raw, packed, layers = read_archive(archive, capture=is_dpkg_list)
+            finally:
+                archive.unlink(missing_ok=True)
+            listings[label] = listing
+            sizes[label] = size_of(listing, raw, packed, layers, label=label, reference=reference)
+            real = canonical(listing)
+            traits.append(ImageTraits(label, programs(real, SHELLS), programs(real, PACKAGE_MANAGERS),
+                                      self.engine.user(reference)))
+        owners = dpkg_owners(listings["original"])
+        hard, dist = canonical(listings["hardened"]), canonical(listings["distroless"])
+        diff = compare(hard, dist)
+        distroless = Distroless(
+            dockerfile=_relative(str(BENCH / "distroless" / "Dockerfile")), build_seconds=build,
+            size=sizes["distroless"], common_files=diff.common,
+            only_hardened_files=len(diff.only_a), only_hardened_bytes=sum(e.size for e in diff.only_a.values()),
+            only_distroless_files=len(diff.only_b),
+            only_distroless_bytes=sum(e.size for e in diff.only_b.values()),
+            only_hardened_by_package=groups(diff.only_a, by="package", owners=owners),
+            only_hardened_by_directory=groups(diff.only_a, by="directory"),
+            only_distroless_by_package=groups(diff.only_b, by="package", owners=owners),
+            only_distroless_by_directory=groups(diff.only_b, by="directory"),
+            traits=tuple(traits),
+        )
+        checks = self.checks({"original": image, "hardened": hardened, "distroless": distroless_tag}, BASE_CHECKS)
+        result = self.result("base", image, sizes["original"], io, [headline], started, checks=checks,
+                             distroless=distroless)
+        self.drop_tags()
+        return result
+
+    def part_scaling(self) -> ImageResult:
+        o, started = self.options, time.perf_counter()
+        image, policy, name = o.deps_image, o.deps_policy, stem_of(o.deps_image)
+        deps = self.deps_point
+        if deps is None:
+            io, original = self.io_comparison(image, policy, name, gzip=False)
+            headline, _ = self.policy_run("headline", f"`{policy}` policy", image, policy, name, verify=True,
+                                          gzip=False)
+            deps = ScalingPoint("deps", image, original, io, headline)
+        copies, partial, recipe = self.scaling_recipe(image, deps.size.uncompressed_bytes)
+        tag = self.tag(f"{name}-x{o.scale_factor:g}")
+        log.info("building the scaling image: %s", recipe)
+        build = self.engine.build(BENCH / "scaling", tag, {"DEPS_IMAGE": image, "COPIES": str(copies),
+                                                          "PARTIAL": " ".join(partial)})
+        io, size = self.io_comparison(tag, policy, f"{name}-x{o.scale_factor:g}", gzip=False)
+        size = replace(size, label=f"deps x{o.scale_factor:g}")
+        verified, _ = self.policy_run("headline", f"`{policy}` policy", tag, policy, f"{name}-scaled",
+                                      verify=True, gzip=False)
+        big = ScalingPoint(f"deps x{size.uncompressed_bytes / deps.size.uncompressed_bytes:.2f}", tag, size, io,
+                           verified)
+        result = self.result("scaling", tag, size, io, [verified], started,
+                             scaling=Scaling(recipe, build, (deps, big)))
+        self.drop_tags()
+        return result
+
+    def scaling_recipe(self, image: str, image_bytes: int) -> tuple[int, list[str], str]:
+        """How many full copies of the venv, and which site-packages entries in one partial copy, bring the image
+        to ``scale_factor`` times its uncompressed size (file bytes measured in a container of the image)."""
+        status, line = self.engine.python(image, VENV_SIZES_CODE)
+        if status != 0:
+            raise RuntimeError(f"could not measure the venv of {image}: {line}")
+        sizes = json.loads(line)
+        copies, partial = plan_copies(image_bytes, int(sizes["bytes"]), sizes["entries"], self.options.scale_factor)
+        recipe = (f"bench/scaling/Dockerfile: {copies} full cop{'y' if copies == 1 else 'ies'} of {sizes['venv']} "
+                  f"({sizes['bytes'] / 1e6:,.0f} MB of files each)"
+                  + (f", plus one partial copy with {len(partial)} site-packages entries ({partial[0]} … "
+                     f"{partial[-1]})" if partial else "")
+                  + f", aiming at {self.options.scale_factor:g}x the image's {image_bytes / 1e6:,.0f} MB")
+        return copies, partial, recipe
 
     # ---- the run --------------------------------------------------------------------------------------------
 
-    def run(self) -> BenchResult:
-        started = time.perf_counter()
+    def run(self) -> list[str]:
         o = self.options
-        if not self.engine.exists(o.image):
-            raise EngineError(f"image {o.image} is not in the engine: run `make images` first")
-        machine = describe_machine(self.engine, o.python)
-        log.info("engine: %s via %s", machine.engine, " ".join(self.engine.client[:1]))
+        for part, reference in o.images().items():
+            if not self.engine.exists(reference):
+                raise EngineError(f"image {reference} (part {part}) is not in the engine: {BUILD_HINT[part]}")
+        self.machine = describe_machine(self.engine, o.python)
+        log.info("engine: %s; storage %s", self.machine.engine, self.machine.storage)
+        written = []
+        for part in PARTS:
+            if part not in o.parts:
+                continue
+            log.info("==== part %s", part)
+            began = time.perf_counter()
+            if part == "deps":
+                result = self.part_deps()
+                stem = stem_of(o.deps_image)
+            elif part == "scaling":
+                result = self.part_scaling()
+                stem = stem_of(o.deps_image) + ".scaling"
+            elif part == "base":
+                result = self.part_base()
+                stem = stem_of(o.base_image)
+            else:
+                image = o.data_plain_image if part == "data-stack-plain" else o.data_image
+                result = self.part_data(image)
+                stem = stem_of(image)
+            log.info("part %s took %.1f min", part, (time.perf_counter() - began) / 60)
+            self.publish(stem, result)
+            written.append(stem)
+        return written
 
-        build_seconds = {"naive": self.engine.build(BENCH / "naive", NAIVE_TAG, {"DEPS_IMAGE": o.image})}
-        if o.scaling:
-            build_seconds["scaling"] = self.engine.build(BENCH / "scaling", SCALING_TAG, {"DEPS_IMAGE": o.image})
-
-        first_floor, original = self.floor(o.image, "original", gzip=True)
-        if original is None:
-            raise RuntimeError("no sizes measured for the original")
-        report_dir = self.scratch / "report"
-        harden_args = ("--tag", HARDENED_TAG, "--policy", o.policy)
-        harden_run, harden_out = self.harden("image", "image", o.image, *harden_args, "--report-dir", str(report_dir))
-        if harden_run.exit_code != 0:
-            raise RuntimeError(f"harden image failed (exit {harden_run.exit_code}): {harden_run.error}")
-        more_floors, more_seconds = self.repetitions(o.image, "original", harden_args)
-        floor_samples = (first_floor, *more_floors)
-        harden_samples = (harden_run.seconds_excluding_verify, *more_seconds)
-        floor = median_floor(floor_samples)
-        report = json.loads((report_dir / "report.json").read_text())
-        hardened = self.size_of(HARDENED_TAG, "hardened")
-        naive = self.size_of(NAIVE_TAG, "naive")
-
-        verify_dir = self.scratch / "naive-verify"
-        naive_run, _ = self.harden("verify-naive", "verify", o.image, NAIVE_TAG, "--policy", o.policy,
-                                   "--report-dir", str(verify_dir))
-        verify_json = verify_dir / "verify.json"
-        if not verify_json.exists():
-            raise RuntimeError(f"harden verify of the naive image wrote no verify.json: {naive_run.error}")
-        naive_verify_report = json.loads(verify_json.read_text())
-        breakage = breakage_from(naive_verify_report)
-        checks = self.checks({"original": o.image, "naive": NAIVE_TAG, "hardened": HARDENED_TAG})
-        startup = _startup(report)
-        if startup is not None and startup.modules:
-            before, after = self.startup((o.image, HARDENED_TAG), startup.modules)
-            startup = dataclasses.replace(startup, bench_before=tuple(before), bench_after=tuple(after))
-
-        scaling = [ScalePoint("deps", o.image, original, floor, harden_run,
-                              harden_out.get("result", {}).get("bytes_after"), floor_samples, harden_samples)]
-        if o.scaling:
-            scaling.append(self.scale_point())
-        return BenchResult(
-            image=o.image,
-            policy=o.policy,
-            machine=machine,
-            original=original,
-            hardened=hardened,
-            naive=naive,
-            floor=floor,
-            harden=harden_run,
-            harden_samples=harden_samples,
-            floor_samples=floor_samples,
-            stage_savings=_stage_savings(report),
-            report_harden_seconds=report.get("identity", {}).get("harden_seconds"),
-            naive_verify=naive_run,
-            breakage=breakage,
-            naive_verify_report=naive_verify_report,
-            checks=checks,
-            startup=startup,
-            scaling=tuple(scaling),
-            build_seconds=build_seconds,
-            bench_seconds=time.perf_counter() - started,
-            notes=tuple(self.notes),
-        )
-
-    def scale_point(self) -> ScalePoint:
-        first_floor, size = self.floor(SCALING_TAG, "scaling", gzip=False)
-        if size is None:
-            raise RuntimeError("no sizes measured for the scaling image")
-        harden_args = ("--tag", SCALING_HARDENED_TAG, "--policy", self.options.policy)
-        run, out = self.harden("scaling", "image", SCALING_TAG, *harden_args, "--no-verify",
-                               "--report-dir", str(self.scratch / "report-scaling"))
-        if run.exit_code != 0:
-            raise RuntimeError(f"harden image of the scaling image failed (exit {run.exit_code}): {run.error}")
-        more_floors, more_seconds = self.repetitions(SCALING_TAG, "scaling", harden_args)
-        floors = (first_floor, *more_floors)
-        return ScalePoint("deps + venv copy", SCALING_TAG, size, median_floor(floors), run,
-                          out.get("result", {}).get("bytes_after"), floors, (run.wall_seconds, *more_seconds))
+    def naive_verify_json(self) -> dict[str, Any]:
+        return _read_json(self.scratch / "naive-verify.json")
 
     def cleanup(self) -> None:
-        if not self.options.keep_images:
-            try:
-                self.engine.remove([SCALING_HARDENED_TAG, SCALING_TAG, HARDENED_TAG, NAIVE_TAG])
-            except EngineError as exc:
-                log.warning("could not remove the bench images: %s", exc)
+        self.drop_tags()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _stage_savings(report: Mapping[str, Any]) -> tuple[tuple[str, float, int, int], ...]:
-    """(stage, seconds, bytes saved, files removed) from report.json."""
-    stages = report.get("sizes", {}).get("stages", [])
-    return tuple((s["stage"], float(s["seconds"]), int(s["bytes_saved"]), int(s["files_removed"]))
-                 for s in stages)
+BUILD_HINT = {
+    "deps": "run `make images`",
+    "scaling": "run `make images`",
+    "data-stack-plain": "run `make build-data-stack-plain`",
+    "data-stack": "run `make build-data-stack`",
+    "base": "run `make build-python-base`",
+}
 
 
-def _startup(report: Mapping[str, Any]) -> Startup | None:
-    verification = report.get("verification") or {}
-    startup = (verification.get("details") or {}).get("startup")
-    if not startup:
-        return None
-    return Startup(tuple(startup.get("modules", [])), int(startup.get("runs", 0)),
-                   startup.get("median_before_seconds"), startup.get("median_after_seconds"))
+def plan_copies(image_bytes: int, venv_bytes: int, entries: Mapping[str, int], factor: float) -> tuple[
+        int, list[str]]:
+    """(full copies, site-packages entries for one partial copy) adding ``(factor - 1) x image_bytes``; the
+    partial copy takes entries in name order until the remainder is covered (none when it is under 5 % of a
+    venv)."""
+    wanted = max(0.0, (factor - 1) * image_bytes)
+    copies = math.floor(wanted / venv_bytes) if venv_bytes else 0
+    remainder = wanted - copies * venv_bytes
+    partial: list[str] = []
+    if remainder > 0.05 * venv_bytes:
+        covered = 0
+        for entry, size in sorted(entries.items()):
+            if covered >= remainder:
+                break
+            partial.append(entry)
+            covered += size
+    return copies, partial
 
 
-def run_bench(options: Options) -> BenchResult:
-    bench = Bench(options)
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(BENCH.parent))
+    except ValueError:
+        return path
+
+
+def run_bench(options: Options, publish: Callable[[str, ImageResult, dict[str, Any]], None]) -> list[str]:
+    """Run the selected parts; ``publish(stem, result, extra)`` is called as each part completes (``extra``:
+    side files, e.g. the naive image's verify.json)."""
+    holder: list[Bench] = []
+
+    def hand_over(stem: str, result: ImageResult) -> None:
+        report = holder[0].naive_verify_json() if result.naive is not None else {}
+        extra = {"naive-verify": report} if report else {}
+        publish(stem, result, extra)
+
+    bench = Bench(options, hand_over)
+    holder.append(bench)
     try:
         return bench.run()
     finally:
         bench.cleanup()
+
+
+def as_json(result: ImageResult) -> dict[str, Any]:
+    return asdict(result)
+
+
+def default_harden(python: str) -> tuple[str, ...]:
+    """The ``harden`` script beside ``python`` (a venv's), else ``python -m harden``."""
+    candidate = Path(python).with_name("harden")
+    return (str(candidate),) if candidate.exists() else (python, "-m", "harden")

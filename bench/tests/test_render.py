@@ -1,122 +1,91 @@
-"""Verdicts and renderers on a hand-made result: the numbers that go in must come out, targets judged right."""
+"""Verdicts and renderers on hand-made results: the numbers that go in come out, targets judged right."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
-import pytest
-from imagebench.figures import growth, median_floor, spread, verdicts
-from imagebench.model import (
-    BenchResult,
-    Breakage,
-    Check,
-    Example,
-    ImageSize,
-    IoFloor,
-    Machine,
-    Phase,
-    Run,
-    ScalePoint,
-    Startup,
-)
-from imagebench.render_markdown import render_markdown
+from imagebench.figures import io_figures, spread, verdicts
+from imagebench.render_markdown import render_markdown, render_summary
 from imagebench.render_text import render_text
-
-MB = 10**6
-
-
-def _size(label: str, uncompressed: int, gzip: int, files: int) -> ImageSize:
-    return ImageSize(label, f"{label}:latest", 1, uncompressed * MB, gzip * MB, files, uncompressed * MB)
+from imagebench.result_io import load_result
+from imagebench.run import as_json
+from results_factory import base_result, deps_result, io, scaling_result
 
 
-def _run(wall: float, verify: float, rss: int) -> Run:
-    phases = (Phase("read x", 10.0), Phase("strip-debug", 4.0), Phase("verify", verify)) if verify else ()
-    return Run(("harden", "image"), wall, 0, rss * MB, rss * MB + 5 * MB, phases)
+def by_target(result):  # type: ignore[no-untyped-def]
+    return {v.target.split(" ")[0] + (" size" if "size" in v.target else ""): v for v in verdicts(result)}
 
 
-def _result(*, hardened_mb: int = 500, harden_wall: float = 130.0, fresh_load: float | None = 16.0,
-            rss: int = 120) -> BenchResult:
-    original = _size("original", 1200, 600, 26000)
-    floors = (IoFloor(1200 * MB, 9.0, 5.0, fresh_load), IoFloor(1200 * MB, 12.0, 5.0, 30.0),
-              IoFloor(1200 * MB, 8.0, 4.0, None if fresh_load is None else 10.0))
-    floor = median_floor(floors)
-    harden = _run(harden_wall, 100.0, rss)
-    samples = (harden.seconds_excluding_verify, 28.0, harden_wall - 100.0 + 3.0)
-    big = ScalePoint("deps + venv copy", "s", _size("s", 2400, 0, 52000), IoFloor(2400 * MB, 20.0, 9.0, 30.0),
-                     _run(60.0, 0.0, rss), 900 * MB, harden_samples=(60.0, 50.0, 70.0))
-    return BenchResult(
-        image="deps:latest", policy="p",
-        machine=Machine("2026-01-01 00:00 UTC", 2, 24 * 2**30, "cpu", "6.1", "Podman 4.3.1", "3.11.2", "0.1",
-                        "abc"),
-        original=original, hardened=_size("hardened", hardened_mb, 160, 11000), naive=_size("naive", 937, 512, 16000),
-        floor=floor, harden=harden, harden_samples=samples, floor_samples=floors,
-        stage_savings=(("remove-bytecode", 0.5, 152 * MB, 6285),),
-        report_harden_seconds=25.0, naive_verify=_run(150.0, 110.0, 90),
-        breakage=Breakage(True, 49, (("/opt/venv/bin/python3", 857, 847, 841), ("/usr/bin/python3", 788, 779, 779)),
-                          (Example("scipy.linalg", "ImportError: libscipy_openblas.so: not page-aligned"),),
-                          (("/opt/venv/bin/python3", 42, 0),), ("pandas", "numpy"), 0, (), (), ()),
-        checks=(Check("os.getuid()", "...", (("original", "ok: uid 0"), ("hardened", "ok: uid 65532"))),),
-        startup=Startup(("pandas",), 5, 0.35, 2.1, (0.3, 0.4, 0.5), (1.0, 1.1, 1.2)),
-        scaling=(ScalePoint("deps", "deps:latest", original, floor, harden, 500 * MB, floors, samples), big),
-    )
+def test_io_figures_are_medians_of_fresh_pairs() -> None:
+    figures = io_figures(io((50.0, 60.0, 40.0), (40.0, 66.0, 30.0)))
+    assert figures is not None
+    assert (figures.floor_median, figures.harden_median, figures.fresh_pairs) == (50.0, 40.0, 3)
+    assert figures.ratio_median == 0.8  # ratios 0.8, 1.1, 0.75: the median of the per-pair ratios
+    stale = io_figures(io((50.0,), (40.0,), fresh=False))
+    assert stale is not None and stale.fresh_pairs == 0 and stale.ratio_median is None
+    assert spread([25.0, 18.0, 42.0]) == "18.0-42.0 s over 3 samples" and spread([3.0]) == "1 sample"
 
 
-def test_the_median_floor_is_the_middle_sample_by_honest_seconds() -> None:
-    floors = (IoFloor(1, 9.0, 5.0, 16.0), IoFloor(1, 12.0, 5.0, 30.0), IoFloor(1, 8.0, 4.0, 10.0))
-    assert median_floor(floors) is floors[0]  # honest 25 s, between 18 s and 42 s
-    assert spread([25.0, 18.0, 42.0]) == "18.0 to 42.0 s over 3 runs" and spread([3.0]) == "1 run"
+def test_deps_verdicts() -> None:
+    marks = [v.passed for v in verdicts(deps_result())]
+    assert marks == [True, True, True, True]  # 0.83x the floor, verify 55 s, 33 % ≤ 36 %, 350 MB < 500 MB
+    slow = verdicts(deps_result(hardened_mb=500, hardens=(60.0, 70.0, 80.0), verify=61.0, probes=None))
+    assert [v.passed for v in slow] == [False, False, False, True]
 
 
-def test_verdicts_judge_each_target() -> None:
-    size, time, rss = verdicts(_result())
-    assert (size.passed, time.passed, rss.passed) == (True, True, True)  # 41.7 %, median 30 s / 25 s, 120 MB
-
-    size, time, rss = verdicts(_result(hardened_mb=700, harden_wall=160.0, rss=600))
-    assert (size.passed, time.passed, rss.passed) == (False, False, False)  # 58 %, 60 s / 25 s = 2.4x, 600 MB
-
-
-def test_a_missing_honest_floor_is_not_a_pass() -> None:
-    _, time, _ = verdicts(_result(fresh_load=None))  # the median sample then has no honest floor
-    assert time.passed is None and time.mark == "not measured"
+def test_memory_headline_adds_probe_containers_at_one_sample() -> None:
+    result = deps_result(probes=520)
+    memory = verdicts(result)[-1]
+    assert memory.passed is False and "520.0 MB" in memory.measured  # tree 300 MB, with probes 520 MB
+    assert verdicts(deps_result(probes=None))[-1].passed is True
 
 
-def test_growth_compares_first_and_last_scaling_point() -> None:
-    assert growth(_result()) == pytest.approx((2.0, 2.0))
-    assert growth(dataclasses.replace(_result(), scaling=_result().scaling[:1])) is None
+def test_scaling_memory_verdict_covers_both_images() -> None:
+    assert verdicts(scaling_result())[-1].passed is True
+    worst = verdicts(scaling_result(big_tree=510))[-1]
+    assert worst.passed is False and "510.0 MB" in worst.measured and "300.0 MB" in worst.measured
 
 
-def test_renderers_carry_the_numbers() -> None:
-    result = _result()
-    text = render_text(result)
-    markdown = render_markdown(result, "chart.png")
-    for rendered in (text, markdown):
-        assert "1,200.0 MB" in rendered and "500.0 MB" in rendered and "937.0 MB" in rendered
-        assert "1.20x" in rendered  # 30 s excluding verification / 25 s honest floor
-        assert "scipy.linalg" in rendered
-        assert "/opt/venv/bin/python3: 42 → 0" in rendered
-        assert "/opt/venv/bin/python3: 6 of 847 fail; /usr/bin/python3: 0 of 779 fail" in rendered
-    assert "2 cores" in markdown and "2026-01-01" in markdown and "![sizes and times](chart.png)" in markdown
-    assert "6,285 files" in markdown  # the bytecode note under import startup
-    assert "| x6.00 |" in markdown and "| x2.75 |" in markdown  # verifier's 2.1/0.35, bench's medians 1.1/0.4
+def test_markdown_carries_the_numbers() -> None:
+    markdown = render_markdown(deps_result())
+    assert "2 cores" in markdown and "2026-01-01" in markdown and "abc1234" in markdown
+    assert "1,200.0 MB" in markdown and "400.0 MB" in markdown and "937.0 MB" in markdown
+    assert "| **median** | 25.0 s | 25.0 s | 50.0 s | 45.0 s | 0.83x | 3 of 3 |" in markdown
+    assert "1. Base: Debian, not Alpine." in markdown and "2. Venv path: /opt/venv." in markdown
+    assert "| /opt/venv/bin/python3 | 1,519 | 0 | 672 | 75 |" in markdown
+    assert "scipy.linalg" in markdown and "/opt/venv/bin/python3: 6 of 847 fail" in markdown
+    assert "ok: uid 65532" in markdown
+
+    scaling = render_markdown(scaling_result())
+    assert "| deps x3.00 | 3,600.0 MB | 3.00x | 150.0 s | 100.0 s | 0.67x | 2.50x |" in scaling
+
+    base = render_markdown(base_result())
+    assert "| original | /usr/bin/bash, /usr/bin/sh | /usr/bin/apt, /usr/bin/dpkg | root (none set) |" in base
+    assert "| distroless | none | none | nonroot |" in base
 
 
-def test_chart_is_written(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-    from imagebench.render_chart import render_chart
-
-    render_chart(_result(), tmp_path / "chart.png")
-    assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_summary_and_text_list_every_part() -> None:
+    parts = [("deps", deps_result()), ("deps.scaling", scaling_result()), ("base", base_result())]
+    summary = render_summary(parts)
+    assert "[deps](deps.md)" in summary and "[deps.scaling](deps.scaling.md)" in summary
+    assert "| [deps](deps.md) | run default | 58.3 % |" in summary
+    text = render_text(parts)
+    assert text.count("==") == 3 and "NOT met" not in text
 
 
 def test_results_come_back_from_json_unchanged(tmp_path: Path) -> None:
-    import json
+    for result in (deps_result(), scaling_result(), base_result()):
+        path = tmp_path / "r.json"
+        path.write_text(json.dumps(as_json(result)))
+        assert load_result(path) == result
+        assert dataclasses.asdict(load_result(path)) == as_json(result)
 
-    from imagebench.result_io import load_result
 
-    result = dataclasses.replace(_result(), naive_verify_report={"ok": False})
-    data = dataclasses.asdict(result)
-    (tmp_path / "r.naive-verify.json").write_text(json.dumps(data.pop("naive_verify_report")))
-    (tmp_path / "r.json").write_text(json.dumps(data))
-
-    assert load_result(tmp_path / "r.json", tmp_path / "r.naive-verify.json") == result
+def test_naive_without_its_verification_still_lists_the_deviations() -> None:
+    result = deps_result()
+    assert result.naive is not None
+    skipped = dataclasses.replace(result, naive=dataclasses.replace(result.naive, verify=None, breakage=None))
+    markdown = render_markdown(skipped)
+    assert "1. Base: Debian, not Alpine." in markdown and "was skipped (--no-naive-verify)" in markdown
