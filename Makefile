@@ -61,11 +61,11 @@ help: ## List the targets
 
 all: build-python-deps ## Engine, base image, spark-k8s-python-deps, then `harden image` (reports/spark-k8s-python-deps)
 
-venv: $(VENV)/.installed ## Create .venv with harden installed editable, dev and bench extras included
+venv: $(VENV)/.installed ## Create .venv with harden installed editable, dev extra included
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
 engine: ## Find or start a Docker-API engine (podman service if needed); prints DOCKER_HOST, writes build/engine.env
