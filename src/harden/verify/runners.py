@@ -220,6 +220,7 @@ class SandboxRunner:
         self.working_dir = working_dir or "/"
         self._active: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
+        self._stopped = False
         bwrap = bwrap_path()
         if bwrap is None:
             raise InputError("no sandbox available: bwrap (Debian package bubblewrap) is not installed; "
@@ -265,14 +266,16 @@ class SandboxRunner:
 
     def run(self, argv: Sequence[str], *, timeout: float,
             confinement: Confinement = Confinement.STANDARD) -> RunResult:
-        process = subprocess.Popen(
-            self.command(argv, confinement=confinement),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        with self._lock:
+        with self._lock:  # started and registered at once: a stop() from another thread never misses it
+            if self._stopped:
+                return RunResult(-signal.SIGKILL, "", "stopped: the verification was interrupted", False)
+            process = subprocess.Popen(
+                self.command(argv, confinement=confinement),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
             self._active.add(process)
         try:
             out, err = process.communicate(timeout=timeout)
@@ -292,7 +295,9 @@ class SandboxRunner:
         )
 
     def stop(self) -> None:
+        """Kill every run going, and refuse the runs asked for after it (the runner is done)."""
         with self._lock:
+            self._stopped = True
             running = list(self._active)
         for process in running:
             with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -186,6 +186,19 @@ def test_stop_kills_a_run_from_another_thread(host_python3: str) -> None:
     assert not running(token)
 
 
+def test_a_run_asked_for_after_stop_never_starts(host_python3: str) -> None:
+    """stop() races the other thread's run: if it comes first, that run must not start and then wait out its
+    timeout (the interrupted verification would hang)."""
+    token = f"harden-after-stop-{uuid.uuid4().hex}"
+    runner = SandboxRunner(Path("/"), NOBODY, [])
+    runner.stop()
+    started = time.monotonic()
+    result = runner.run([host_python3, "-c", f"import time; time.sleep(600)  # {token}"], timeout=30)
+    assert time.monotonic() - started < 10
+    assert not result.ok and not result.timed_out and "interrupted" in result.stderr
+    assert not running(token)
+
+
 def test_the_walker_and_the_facts_probe_through_the_sandbox_as_an_unprivileged_user(host_python3: str) -> None:
     runner = SandboxRunner(Path("/"), NOBODY, ["PATH=/usr/bin:/bin"])
     targets = ["json", "decimal", "encodings.cp437", "json:loads", "no_such_module_here"]
