@@ -144,7 +144,7 @@ def _refuse(dest: Path, *, is_dir: bool) -> None:
 
 # -- publishing several outputs together ---------------------------------------------------------------------
 @contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM wait until the block ends: a second Ctrl-C must not stop a rollback halfway.
 
     Blocking them in this thread is not enough when the process has other threads (a layer compressed on every
@@ -297,7 +297,7 @@ class Publication:
 
     def _abandon(self) -> None:
         """Restore every destination already replaced, then remove every temp path; signals wait."""
-        with _signals_held():
+        with signals_held():
             try:
                 self._roll_back()
                 self._settled = True

@@ -12,7 +12,11 @@ import functools
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
+from harden.atomic import signals_held
 from harden.elf._elffile import ElfError
+
+with signals_held():  # a Ctrl-C inside LIEF's native module initialisation aborts the process (std::terminate)
+    import lief
 
 MAGIC = b"\x7fELF"
 
@@ -45,8 +49,6 @@ class DynamicInfo:
 
 @functools.cache
 def _config() -> Any:
-    import lief
-
     lief.logging.disable()
     config = lief.ELF.ParserConfig()
     config.parse_relocations = False
@@ -61,8 +63,6 @@ def _config() -> Any:
 def read_dynamic(stream: IO[bytes], what: str = "ELF file") -> DynamicInfo:
     """The dynamic information of the ELF file in ``stream`` (seekable, at any position). ElfError when the
     file is not an ELF file LIEF can read."""
-    import lief
-
     stream.seek(0)
     if stream.read(4) != MAGIC:
         raise ElfError(f"{what} is not an ELF file")
@@ -77,8 +77,6 @@ def read_dynamic(stream: IO[bytes], what: str = "ELF file") -> DynamicInfo:
 
 
 def _info(binary: Any) -> DynamicInfo:
-    import lief
-
     header = binary.header
     elf_class = 64 if header.identity_class == lief.ELF.Header.CLASS.ELF64 else 32
     rpath = runpath = ""
