@@ -1,4 +1,7 @@
-"""The library's front door: what the CLI (and any other caller) uses. I/O happens here and below, never in cli/."""
+"""The library's front door: what the CLI (and any other caller) uses. I/O happens here and below, never in cli/.
+
+ELF inspection and stripping run in worker processes started fresh (``harden.workers``), so a script that calls
+this module must guard its entry point with ``if __name__ == "__main__":``, as Python requires for such workers."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -190,6 +191,17 @@ class BlobStore:
         if reference is not None:
             return reference.size
         return self._file(digest).stat().st_size
+
+    def subset(self, digests: Iterable[str]) -> BlobStore:
+        """The same store, knowing only ``digests`` by reference: what a worker process reads, pickled small."""
+        part = BlobStore(self.root)
+        for digest in digests:
+            reference = self._references.get(digest)
+            if reference is not None:
+                part._references[digest] = reference
+                if digest in self._copied:
+                    part._copied.add(digest)
+        return part
 
     def open(self, digest: str) -> IO[bytes]:
         reference = self._references.get(digest)

@@ -7,10 +7,8 @@ processes (pyelftools is pure Python); the rows do not depend on how they were c
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import PurePosixPath
 
@@ -23,6 +21,7 @@ from harden.report.categories import size_by_category
 from harden.report.findings import find_issues
 from harden.report.inventory import inventory, os_info
 from harden.report.model import SideAnalysis, SizeCount
+from harden.workers import process_pool
 
 ElfCache = dict[tuple[str, bool], ElfHardening | None]
 """(content digest, named like a .so) → the inspected row (path left empty), or None when not ELF."""
@@ -69,12 +68,11 @@ _Result = tuple[tuple[str, bool], ElfHardening | None]
 
 
 def _inspect_all(blobs: BlobStore, tasks: list[_Task], jobs: int) -> Iterable[_Result]:
-    if jobs <= 1 or len(tasks) < PARALLEL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs <= 1 or len(tasks) < PARALLEL_MIN:
         return [(key, _inspect_blob(blobs, key[0], name)) for key, name in tasks]
-    context = multiprocessing.get_context("fork")  # workers inherit the blob store instead of unpickling it
     chunks = [tasks[i : i + _CHUNK] for i in range(0, len(tasks), _CHUNK)]
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context,
-                             initializer=_use_store, initargs=(blobs,)) as pool:
+    needed = blobs.subset(key[0] for key, _ in tasks)  # what the workers read, pickled once per worker
+    with process_pool(min(jobs, len(chunks)), initializer=_use_store, initargs=(needed,)) as pool:
         return [item for chunk in pool.map(_inspect_chunk, chunks) for item in chunk]
 
 

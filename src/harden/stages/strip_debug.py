@@ -11,7 +11,7 @@ import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -24,6 +24,7 @@ from harden.image.model import FileEntry
 from harden.plan import Change, Plan, Replace, Skip
 from harden.stages._globs import GlobSet
 from harden.stages.base import StageContext, StageSettings
+from harden.workers import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,7 @@ def _run(
             ctx.progress(done, total)
         _raise_failures(failures, outcomes)
         return outcomes
-    with ProcessPoolExecutor(max_workers=min(ctx.jobs, total)) as pool:
+    with process_pool(min(ctx.jobs, total)) as pool:
         futures: dict[Future[_Outcome], str] = {
             pool.submit(_strip_blob, str(ctx.blobs.path(digest)), work_dir, sections): digest
             for digest in groups

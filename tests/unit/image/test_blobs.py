@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,17 @@ def test_path_copies_a_referenced_blob_into_the_store_once(archive: Path, blobs:
     assert path.read_bytes() == b"x" * 70_000 and path.parent.parent == blobs.root
     assert blobs.path(big) == path and stored_files(blobs) == [path]
     assert blobs.read(big) == b"x" * 70_000
+
+
+def test_a_subset_reads_what_it_was_given_and_pickles_without_the_rest(archive: Path, blobs: BlobStore) -> None:
+    with blobs.regions(archive) as source:
+        hello, _ = source.put(*HELLO)
+        big, _ = source.put(*BIG)
+    stored, _ = blobs.put_bytes(b"stored as a file")
+    part = pickle.loads(pickle.dumps(blobs.subset([hello, stored])))
+    assert part.read(hello) == b"hello world" and part.read(stored) == b"stored as a file"
+    assert big not in part and big in blobs
+    assert len(pickle.dumps(part)) < len(pickle.dumps(blobs))
 
 
 def test_a_file_put_as_bytes_and_by_reference_is_one_blob(archive: Path, blobs: BlobStore) -> None:
