@@ -64,7 +64,7 @@ def harden_image(
     policy: str | None = None,
     tag: str | None = None,
     outputs: Sequence[str] = (),
-    report_dir: Path | None = None,
+    report_dir: str | os.PathLike[str] | None = None,
     verify: bool = True,
     dry_run: bool = False,
     sanitize: bool = False,
@@ -76,7 +76,7 @@ def harden_image(
     platforms: Sequence[str] = (),
     compression: str | None = None,
     tls_verify: bool | None = None,
-    sign_key: Path | None = None,
+    sign_key: str | os.PathLike[str] | None = None,
 ) -> HardenResult:
     """``max_image_bytes``: the most uncompressed bytes the image's layers may expand to (see image_size_limit);
     ``platforms``: ``os/arch[/variant]`` of an index to harden (default: every platform); ``compression``:
@@ -93,7 +93,7 @@ def harden_image(
         policy=policy_for_image(source, policy),
         tag=tag,
         outputs=tuple(outputs),
-        report_dir=report_dir,
+        report_dir=_path(report_dir),
         verify=verify,
         dry_run=dry_run,
         sanitize=sanitize,
@@ -112,7 +112,7 @@ def harden_image(
     return job.execute()
 
 
-def signing_keys(path: Path | None) -> tuple[SigningKey, ...]:
+def signing_keys(path: str | os.PathLike[str] | None) -> tuple[SigningKey, ...]:
     """The signing key in the PEM file ``path`` (none without one); UsageError (exit 2, one line naming the file
     and why) for a missing, unreadable, encrypted-without-passphrase or unsupported key."""
     if path is None:
@@ -122,7 +122,8 @@ def signing_keys(path: Path | None) -> tuple[SigningKey, ...]:
     return (read_signing_key(Path(path)),)
 
 
-def verify_attestations(image: str, keys: Sequence[Path], *, attestations: Path | None = None,
+def verify_attestations(image: str, keys: Sequence[str | os.PathLike[str]], *,
+                        attestations: str | os.PathLike[str] | None = None,
                         tls_verify: bool | None = None) -> AttestationResult:
     """``harden attest verify``: the attestations of ``image`` (an ``oci:``/``oci-archive:`` layout, a
     ``docker://`` reference, or a ``sha256:`` manifest digest with ``attestations``) checked with the public keys
@@ -134,7 +135,7 @@ def verify_attestations(image: str, keys: Sequence[Path], *, attestations: Path 
     if not keys:
         raise UsageError("--key: at least one public key (PEM) is needed")
     loaded = [read_verify_key(Path(path)) for path in keys]
-    return verify_image_attestations(image, loaded, attestations=attestations,
+    return verify_image_attestations(image, loaded, attestations=_path(attestations),
                                      registry=RegistryOptions(tls_verify=tls_verify))
 
 
@@ -155,7 +156,7 @@ def verify_images(
     hardened: str,
     *,
     policy: str | None = None,
-    report_dir: Path | None = None,
+    report_dir: str | os.PathLike[str] | None = None,
     runner: str = "auto",
     jobs: int = 0,
     progress: ProgressReporter | None = None,
@@ -172,7 +173,7 @@ def verify_images(
         original,
         hardened,
         policy=policy_for_image(original, policy),
-        report_dir=report_dir,
+        report_dir=_path(report_dir),
         runner=runner,
         jobs=jobs or os.cpu_count() or 1,
         progress=progress,
@@ -209,7 +210,7 @@ def review_image(
     reference: str,
     *,
     policy: str | None = None,
-    report_dir: Path | None = None,
+    report_dir: str | os.PathLike[str] | None = None,
     sanitize: bool = False,
     progress: ProgressReporter | None = None,
     max_image_bytes: int | None = None,
@@ -221,12 +222,17 @@ def review_image(
     return review_reference(
         reference,
         policy=load_policy(policy) if policy else None,
-        report_dir=report_dir or default_report_dir(reference),
+        report_dir=_path(report_dir) or default_report_dir(reference),
         progress=progress,
         sanitize=sanitize,
         size_limit=image_size_limit(max_image_bytes),
         platform=parse_platform(platform) if platform else None,
     )
+
+
+def _path(value: str | os.PathLike[str] | None) -> Path | None:
+    """A folder or file the caller named as text or a path (``None`` stays ``None``)."""
+    return None if value is None else Path(value)
 
 
 def image_size_limit(max_image_bytes: int | None) -> SizeLimit | None:
