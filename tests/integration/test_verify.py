@@ -377,3 +377,50 @@ def test_the_engine_runner_runs_read_only_without_network_as_the_user_and_cleans
     gone = runner.run(["/opt/nowhere/python3", "-c", "pass"], timeout=120)
     assert gone.exit_code not in (0, None)
     assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []
+
+
+def test_the_engine_runner_stop_is_final_and_races_nothing(engine_images: tuple[str, str],
+                                                           docker_client: Any) -> None:
+    """stop() from another thread ends a run going; a run asked for after it never creates a container; and a
+    stop() landing while a container is being created removes that container instead of letting it run."""
+    import threading
+    import time
+
+    from harden.verify.runners import LABEL, EngineRunner
+
+    original_id, _ = engine_images
+    runner = EngineRunner(docker_client, original_id)
+    box: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", runner.run(
+        ["/usr/bin/python3", "-c", "import time; time.sleep(600)"], timeout=300)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not docker_client.containers.list(filters={"label": LABEL}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    runner.stop()
+    thread.join(60)
+    assert not thread.is_alive(), "stop() did not end the run"
+    assert not box["result"].ok and not box["result"].timed_out
+    later = runner.run(["/usr/bin/python3", "-c", "pass"], timeout=120)
+    assert not later.ok and "interrupted" in later.stderr
+
+    class StopWhileCreating:
+        """The real client; its create returns only after the runner was stopped (the race, made certain)."""
+
+        def __init__(self, client: Any) -> None:
+            self.api = client.api
+            self.containers = self
+            self._client = client
+
+        def version(self) -> Any:
+            return self._client.version()
+
+        def create(self, image: str, **options: Any) -> Any:
+            created = self._client.containers.create(image, **options)
+            racing.stop()
+            return created
+
+    racing = EngineRunner(StopWhileCreating(docker_client), original_id)
+    raced = racing.run(["/usr/bin/python3", "-c", "print('must not run')"], timeout=120)
+    assert not raced.ok and "must not run" not in raced.stdout and "interrupted" in raced.stderr
+    assert docker_client.containers.list(all=True, filters={"label": LABEL}) == []

@@ -17,7 +17,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -286,16 +285,12 @@ class _Session:
             value = first()
             thread.join()
         except BaseException:
-            # until ``second`` has returned: a run it starts after a stop (its container still being created)
-            # is only killed by the next one, and its image cannot be removed while that run lives
-            deadline = time.monotonic() + _STOP_WAIT
-            while True:
-                for runner in (self.before_runner, self.after_runner):
-                    with contextlib.suppress(Exception):
-                        runner.stop()
-                thread.join(0.2)
-                if not thread.is_alive() or time.monotonic() >= deadline:
-                    break
+            # a stopped runner refuses every later run, so ``second`` ends soon; its image cannot be removed
+            # while one of its runs lives
+            for runner in (self.before_runner, self.after_runner):
+                with contextlib.suppress(Exception):
+                    runner.stop()
+            thread.join(_STOP_WAIT)
             raise
         if "error" in box:
             raise box["error"]

@@ -78,6 +78,10 @@ class ProbeRunner(Protocol):
         ...
 
 
+_STOPPED = RunResult(-signal.SIGKILL, "", "stopped: the verification was interrupted", False)
+"""What a run asked for after its runner's stop() returns (it never starts)."""
+
+
 class EngineRunner:
     """One container per call on a Docker-API engine; the container is always removed."""
 
@@ -89,6 +93,7 @@ class EngineRunner:
         self.user = user
         self._active: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._stopped = False
         self._is_podman: bool | None = None
 
     def _podman(self) -> bool:
@@ -101,9 +106,11 @@ class EngineRunner:
         return self._is_podman
 
     def stop(self) -> None:
+        """Remove every probe container going, and refuse the runs asked for after it (the runner is done)."""
         import docker.errors
 
         with self._lock:
+            self._stopped = True
             running = list(self._active.values())
         for container in running:
             with contextlib.suppress(docker.errors.APIError):
@@ -129,6 +136,8 @@ class EngineRunner:
             options["tmpfs"] = {"/tmp": ""}
         if self.user is not None:
             options["user"] = self.user
+        if self._stopped:
+            return _STOPPED
         try:
             container = self.client.containers.create(self.image, **options)
         except docker.errors.ImageNotFound as exc:
@@ -137,10 +146,12 @@ class EngineRunner:
             return RunResult(127, "", f"container could not be created: {exc}")
         except requests.exceptions.ConnectionError as exc:
             raise EngineUnavailable(f"engine stopped answering: {exc}") from exc
-        with self._lock:
-            self._active[container.id] = container
+        with self._lock:  # registered, or refused when stop() came while it was being created
+            stopped = self._stopped
+            if not stopped:
+                self._active[container.id] = container
         try:
-            return self._start_and_collect(container, timeout)
+            return _STOPPED if stopped else self._start_and_collect(container, timeout)
         finally:
             with self._lock:
                 self._active.pop(container.id, None)
@@ -157,9 +168,13 @@ class EngineRunner:
         try:
             container.start()
         except docker.errors.APIError as exc:
+            if self._stopped:  # removed by stop() before it started
+                return _STOPPED
             # e.g. the interpreter is gone: an OCI runtime "executable file not found" error
             return RunResult(127, "", f"container could not start: {exc}")
         code = self._exit_code(container, timeout)
+        if self._stopped:  # killed by stop(): whatever exit code the engine reports, the run did not finish
+            return _STOPPED
         timed_out = code is None
         if timed_out:
             with contextlib.suppress(docker.errors.APIError):
@@ -182,6 +197,10 @@ class EngineRunner:
                 state = self.client.api.inspect_container(container.id).get("State") or {}
             except docker.errors.NotFound:
                 return -1  # removed by stop(): an interrupted run
+            except docker.errors.APIError:
+                if self._stopped:  # podman 4.3 answers 500 "no such container" for a removed one
+                    return -1
+                raise
             except requests.exceptions.ConnectionError as exc:
                 raise EngineUnavailable(f"engine stopped answering: {exc}") from exc
             if state.get("Status") not in ("created", "running", "configured", "restarting"):
@@ -268,7 +287,7 @@ class SandboxRunner:
             confinement: Confinement = Confinement.STANDARD) -> RunResult:
         with self._lock:  # started and registered at once: a stop() from another thread never misses it
             if self._stopped:
-                return RunResult(-signal.SIGKILL, "", "stopped: the verification was interrupted", False)
+                return _STOPPED
             process = subprocess.Popen(
                 self.command(argv, confinement=confinement),
                 stdin=subprocess.DEVNULL,
