@@ -3,20 +3,66 @@
 Workers start from a fresh interpreter (multiprocessing's ``forkserver``, or ``spawn`` where it is missing), never by
 forking harden itself: a forked worker maps harden's whole heap copy-on-write (the image model, every stage's
 plan), and each one counts it again in its resident memory. What a worker needs travels as its arguments.
+
+A run owns its fork server (``worker_server``): started when the run begins, in the background, so that the first
+pool does not wait for it, and stopped when the run ends, its socket folder removed.
+The server imports the workers' modules once, and every worker starts with them loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+WORKER_MODULES = ("harden.report.analysis", "harden.stages.strip_debug")
+"""What the workers run, imported once by the fork server."""
+
+
+def _context() -> Any:
+    context = multiprocessing.get_context(START_METHOD)
+    if START_METHOD == "forkserver":
+        context.set_forkserver_preload(["__main__", *WORKER_MODULES])
+    return context
+
+
+@contextlib.contextmanager
+def worker_server() -> Iterator[None]:
+    """The fork server of one run: started now, stopped when the block ends, whatever ends it; its socket in a
+    folder of its own in the temp folder (a Unix socket path must stay short: not in a workspace that may sit
+    anywhere), removed with it."""
+    if START_METHOD != "forkserver":
+        yield
+        return
+    from multiprocessing import forkserver, process
+
+    # Two private parts of multiprocessing (CPython 3.8 to 3.13): the process's temp folder setting, which
+    # get_temp_dir() reads before making a pymp-* folder of its own (removed only when the process exits), and
+    # ForkServer._stop(), which its own tests use.
+    config: dict[str, Any] = cast(Any, process.current_process())._config
+    server: Any = cast(Any, forkserver)._forkserver
+    previous = config.get("tempdir")
+    folder = tempfile.mkdtemp(prefix="hw-")  # short: a socket path has at most 107 bytes
+    config["tempdir"] = folder
+    try:
+        _context()
+        forkserver.ensure_running()
+        yield
+    finally:
+        try:
+            server._stop()
+        finally:
+            config["tempdir"] = previous
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def process_pool(workers: int, *, initializer: Callable[..., object] | None = None,
                  initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes started with ``START_METHOD``."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(START_METHOD),
-                               initializer=initializer, initargs=initargs)
+    """A pool of ``workers`` processes started with ``START_METHOD`` (inside ``worker_server``, the run's)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=initializer,
+                               initargs=initargs)

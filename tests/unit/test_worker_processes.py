@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from multiprocessing import forkserver
+from pathlib import Path
+
+import pytest
 
 from harden import workers
 
@@ -25,3 +30,19 @@ def test_workers_do_not_inherit_the_parents_heap() -> None:
     assert seen == []
     if workers.START_METHOD == "forkserver":
         assert parent != os.getpid()  # forked by the fork server, not by this process
+
+
+def test_a_runs_worker_server_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside ``worker_server`` pools work; after it the server is gone and the temp folder is as it was."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with workers.worker_server():
+        with workers.process_pool(1) as pool:
+            assert pool.submit(_seen_in_worker).result(timeout=60)[0] == []
+        if workers.START_METHOD == "forkserver":
+            server = forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
+            assert server is not None and os.path.exists(f"/proc/{server}")
+    assert list(tmp_path.iterdir()) == []
+    if workers.START_METHOD == "forkserver":
+        assert forkserver._forkserver._forkserver_pid is None  # type: ignore[attr-defined]
+        assert not os.path.exists(f"/proc/{server}")

@@ -81,6 +81,7 @@ class HardenJob:
         from harden.image.workspace import Workspace
         from harden.job.attestations import coverage, refuse_pointless_key
         from harden.report.write import default_report_dir
+        from harden.workers import worker_server
 
         progress = self.progress or SilentProgress()
         started_on = datetime.now(UTC)
@@ -103,7 +104,7 @@ class HardenJob:
             check_outputs(targets, ctx)  # before any work: a run publishes every output or none
         started = time.perf_counter()
 
-        with Workspace() as ws, self._nothing_loaded_left_on_failure():
+        with Workspace() as ws, worker_server(), self._nothing_loaded_left_on_failure():
             ctx.workspace = ws.path / "out"
             ctx.workspace.mkdir()
             blobs = BlobStore(ws.path / "blobs")
@@ -180,6 +181,10 @@ class HardenJob:
         loaded = run.loaded
         if self._count > 1:
             progress.phase(f"harden {run.label}")
+        if self.jobs > 1 and not self.dry_run:
+            from harden.report.analysis import ElfScanAhead
+
+            run.elf_ahead = ElfScanAhead(loaded.rootfs, blobs, self.jobs)  # on the cores the stages leave idle
         run.result = run_pipeline(
             loaded.rootfs, loaded.image.config, blobs, self.policy.enabled_stages(), jobs=self.jobs,
             progress=progress.tick, on_stage=progress.phase,
@@ -309,6 +314,7 @@ class HardenJob:
                 output_digest=run.output_digest,
                 removed_on_purpose=deliberate_removals(self.policy),
                 attestations=entry,
+                elf_cache=run.elf_ahead.cache() if run.elf_ahead is not None else None,
             ))
         return built
 

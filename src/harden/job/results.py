@@ -14,6 +14,7 @@ from harden.pipeline import PipelineResult, StageRecord, file_count
 
 if TYPE_CHECKING:
     from harden.image.model import Image
+    from harden.report.analysis import ElfScanAhead
     from harden.report.write import WrittenReports
     from harden.verify.result import VerificationReport
 
@@ -35,6 +36,8 @@ class PlatformRun:
     output_digest: str | None = None
     folder: str = ""
     """The folder of its reports (and of its files in the workspace): the platform's name, made unique."""
+    elf_ahead: ElfScanAhead | None = None
+    """The original's ELF files, inspected in the background while the stages plan."""
 
     @property
     def platform(self) -> Platform | None:

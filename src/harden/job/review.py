@@ -25,10 +25,11 @@ def review_reference(reference: str, *, policy: Policy | None = None, report_dir
     from harden.image.transports import parse_reference
     from harden.image.workspace import Workspace
     from harden.report.write import write_review_reports
+    from harden.workers import worker_server
 
     progress = progress or SilentProgress()
     refuse_writes_into_sources([parse_reference(reference)], report_dir=report_dir)
-    with Workspace() as ws:
+    with Workspace() as ws, worker_server():
         blobs = BlobStore(ws.path / "blobs")
         loaded = load_and_merge(reference, ws.path, blobs, progress, sanitize=sanitize, size_limit=size_limit,
                                 platform=platform)

@@ -27,10 +27,11 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
     from harden.image.transports import engine_image, parse_reference
     from harden.image.workspace import Workspace
     from harden.verify.api import VerifyTarget, verify
+    from harden.workers import worker_server
 
     refuse_writes_into_sources([parse_reference(original), parse_reference(hardened)], report_dir=report_dir)
     progress = progress or SilentProgress()
-    with Workspace() as ws:
+    with Workspace() as ws, worker_server():
         blobs = BlobStore(ws.path / "blobs")
         before = load_and_merge(original, ws.path / "original", blobs, progress, size_limit=size_limit,
                                 platform=platform, registry=registry)

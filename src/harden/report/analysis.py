@@ -7,7 +7,9 @@ processes (pyelftools is pure Python); the rows do not depend on how they were c
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import PurePosixPath
@@ -22,6 +24,8 @@ from harden.report.findings import find_issues
 from harden.report.inventory import inventory, os_info
 from harden.report.model import SideAnalysis, SizeCount
 from harden.workers import process_pool
+
+log = logging.getLogger(__name__)
 
 ElfCache = dict[tuple[str, bool], ElfHardening | None]
 """(content digest, named like a .so) → the inspected row (path left empty), or None when not ELF."""
@@ -61,6 +65,32 @@ def scan_elf(rootfs: Rootfs, blobs: BlobStore, cache: ElfCache | None = None, *,
         if row is not None and (row.is_linked_program or row.error is not None):
             rows.append(replace(row, path=image_path(entry.path)))
     return rows
+
+
+class ElfScanAhead:
+    """``scan_elf`` of one rootfs on a background thread (its inspections run in worker processes), started while
+    the stages plan on this one: the report's analysis of that rootfs then finds every file in its cache. A scan
+    that failed leaves the cache empty, and the analysis inspects the files itself."""
+
+    def __init__(self, rootfs: Rootfs, blobs: BlobStore, jobs: int) -> None:
+        self._cache: ElfCache = {}
+        self._thread = threading.Thread(target=self._scan, args=(rootfs, blobs, jobs), name="harden-elf-ahead",
+                                        daemon=True)
+        self._thread.start()
+
+    def _scan(self, rootfs: Rootfs, blobs: BlobStore, jobs: int) -> None:
+        cache: ElfCache = {}
+        try:
+            scan_elf(rootfs, blobs, cache, jobs=jobs)
+        except Exception as exc:  # the analysis repeats the work on its own thread, where errors surface
+            log.debug("scanning ELF files ahead failed: %s", exc)
+            return
+        self._cache = cache
+
+    def cache(self) -> ElfCache:
+        """What the scan found (waits for it)."""
+        self._thread.join()
+        return dict(self._cache)
 
 
 _Task = tuple[tuple[str, bool], str]

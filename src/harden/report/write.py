@@ -162,14 +162,16 @@ def build_run_reports(
     removed_on_purpose: Sequence[str] = (),
     listings: Mapping[str, Sequence[ListedMember]] | None = None,
     attestations: Mapping[str, Any] | None = None,
+    elf_cache: ElfCache | None = None,
 ) -> RunReports:
     """The report set of one ``harden image`` run: findings on the hardened image, the original's for
     comparison ("fixed by harden"), SBOMs of both and their diff. ``removed_on_purpose``: the distributions the
     policy removes (remove-installers), which HDN-0009 must not flag as lost metadata. ``listings``: the layer
     headers the merge read, by diff_id (else the efficiency figure reads the source's layers again).
-    ``attestations``: the report's entry for what the run attests (None: nothing)."""
+    ``attestations``: the report's entry for what the run attests (None: nothing). ``elf_cache``: ELF files
+    already inspected (``ElfScanAhead``)."""
     generated_at = generated_at or now_utc()
-    cache: ElfCache = {}
+    cache: ElfCache = dict(elf_cache or {})
     before = analyze_side(original, source_image.config, blobs, elf_cache=cache)
     after = analyze_side(result.rootfs, result.config, blobs, elf_cache=cache)
     extra = metadata_findings(before.components, after.components, allowed=tuple(removed_on_purpose))

@@ -33,3 +33,14 @@ def test_workers_give_the_same_rows_and_cache(tmp_path: Path, monkeypatch: pytes
     assert parallel == serial and parallel_cache == serial_cache
     assert any(row.error for row in serial) and len(serial) > len(elves)
     assert len(serial_cache) == len(elves) + 1  # one inspection per content, copies shared (script too small)
+
+
+def test_a_scan_ahead_fills_the_same_cache_and_a_failed_one_leaves_it_empty(tmp_path: Path) -> None:
+    elves = sorted(p for p in FIXTURES.iterdir() if p.is_file() and p.suffix != ".py")
+    entries = [file(f"usr/lib/copy{i}/{p.name}", p.read_bytes(), mode=0o755) for i in range(2) for p in elves]
+    blobs = BlobStore(tmp_path / "blobs")
+    _, rootfs = build_image([entries], blobs)
+    here: ElfCache = {}
+    scan_elf(rootfs, blobs, here, jobs=1)
+    assert analysis.ElfScanAhead(rootfs, blobs, 2).cache() == here and len(here) == len(elves)
+    assert analysis.ElfScanAhead(None, blobs, 2).cache() == {}  # type: ignore[arg-type]  # it raises inside
