@@ -90,7 +90,7 @@ class ElfScanAhead:
     def cache(self) -> ElfCache:
         """What the scan found (waits for it)."""
         self._thread.join()
-        return dict(self._cache)
+        return self._cache
 
 
 _Task = tuple[tuple[str, bool], str]
