@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from multiprocessing import forkserver
+from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
 import pytest
@@ -46,3 +46,28 @@ def test_a_runs_worker_server_leaves_nothing_behind(tmp_path: Path, monkeypatch:
     if workers.START_METHOD == "forkserver":
         assert forkserver._forkserver._forkserver_pid is None  # type: ignore[attr-defined]
         assert not os.path.exists(f"/proc/{server}")
+
+
+def test_paused_workers_free_their_processes_and_the_next_pool_starts_them_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What verification does: pools before, the fork server and the resource tracker stopped while the probes
+    run, pools after (the reports') working as before, and nothing left behind at the end."""
+    if workers.START_METHOD != "forkserver":  # nothing to stop: pausing changes nothing
+        workers.pause_workers()
+        with workers.process_pool(1) as pool:
+            assert pool.submit(_seen_in_worker).result(timeout=60)[0] == []
+        return
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    tracker = resource_tracker._resource_tracker  # type: ignore[attr-defined]
+    with workers.worker_server():
+        with workers.process_pool(1) as pool:
+            assert pool.submit(_seen_in_worker).result(timeout=60)[0] == []
+        server, helper = forkserver._forkserver._forkserver_pid, tracker._pid  # type: ignore[attr-defined]
+        assert server is not None and helper is not None
+        workers.pause_workers()
+        assert not os.path.exists(f"/proc/{server}") and not os.path.exists(f"/proc/{helper}")
+        with workers.process_pool(1) as pool:
+            assert pool.submit(_seen_in_worker).result(timeout=60)[0] == []
+        assert forkserver._forkserver._forkserver_pid not in (None, server)  # type: ignore[attr-defined]
+    assert list(tmp_path.iterdir()) == []

@@ -1,13 +1,13 @@
 """Diff-verification: prove the hardened image still does everything the original did.
 
-Both images are surveyed at once, each inside itself (``inimage/walk.py``): every module and submodule of every
-importable package of every Python environment, the stdlib, entry points, ``importlib.metadata``, a bare start and
-the policy's smoke snippets. The original runs as a ``docker run --read-only --tmpfs /tmp`` container would; the
-hardened image as a ``restricted`` Kubernetes pod would (its non-root user, read-only root, nothing writable, no
-capabilities). Every module that imported in the original and not in the hardened image is rechecked alone on
-both sides; what is still lost is accounted to the stage that removed it on purpose (``accounting``) or fails.
-What only fails for want of a writable path is reported with its remedy. ``verify`` returns a report; the caller
-refuses the image when ``report.ok`` is false (``raise_for_failures(report)``).
+Both images are surveyed, one after the other, each inside itself (``inimage/walk.py``): every module and submodule
+of every importable package of every Python environment, the stdlib, entry points, ``importlib.metadata``, a bare
+start and the policy's smoke snippets. The original runs as a ``docker run --read-only --tmpfs /tmp`` container
+would; the hardened image as a ``restricted`` Kubernetes pod would (its non-root user, read-only root, nothing
+writable, no capabilities). Every module that imported in the original and not in the hardened image is rechecked
+alone on both sides; what is still lost is accounted to the stage that removed it on purpose (``accounting``) or
+fails. What only fails for want of a writable path is reported with its remedy. ``verify`` returns a report; the
+caller refuses the image when ``report.ok`` is false (``raise_for_failures(report)``).
 """
 
 from __future__ import annotations
@@ -313,12 +313,12 @@ class _Session:
             walk=self.settings.discover,
         )
         self.progress(0, 4)
-        before, after = self.both(
-            lambda: survey_image(self.before_runner, self.original.label, request, _first(names),
-                                 Confinement.STANDARD),
-            lambda: survey_image(self.after_runner, self.hardened.label, replace(request, interpreters=present),
-                                 _first(present), Confinement.RESTRICTED),
-        )
+        # One image at a time: each side's walk peaks with its import workers holding the largest trees, and side
+        # by side the two peaks would add up (bench/results: the probes' memory). The rechecks after import one
+        # module per interpreter: they stay side by side.
+        before = survey_image(self.before_runner, self.original.label, request, _first(names), Confinement.STANDARD)
+        after = survey_image(self.after_runner, self.hardened.label, replace(request, interpreters=present),
+                             _first(present), Confinement.RESTRICTED)
         self.progress(1, 4)
         if before.failure:
             raise ProbeFailed(f"verification needs the {self.original.label} image's own Python: {before.failure}")

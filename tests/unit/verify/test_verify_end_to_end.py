@@ -6,8 +6,12 @@ still imports. Without the sandbox or the host's Python these tests skip, and fa
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from verify_support import missing
@@ -16,6 +20,7 @@ from harden.errors import VerificationFailed
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig
 from harden.policy import VerifySettings
+from harden.verify import api
 from harden.verify.accounting import Ledger, Removal
 from harden.verify.api import VerifyTarget, raise_for_failures, verify
 from harden.verify.result import VerificationReport
@@ -116,3 +121,42 @@ def test_a_data_file_read_at_import_that_is_gone_fails_though_the_module_imports
     assert (touched.path, touched.opened_by, touched.accounted) == (TABLE, ("app.reader",), False)
     assert report.failures() == [
         f"{TABLE}: read in the original by app.reader, gone from the hardened image: no stage removed it"]
+
+
+class Timed:
+    """A real runner, each run's start and end recorded under the image's label."""
+
+    def __init__(self, inner: Any, label: str, spans: list[tuple[str, str, float, float]]) -> None:
+        self.inner, self.label, self.spans = inner, label, spans
+        self.kind = inner.kind
+
+    def run(self, argv: Sequence[str], **options: Any) -> Any:
+        start = time.monotonic()
+        try:
+            return self.inner.run(argv, **options)
+        finally:
+            command = next((arg for arg in argv[3:4]), "")  # python -c SOURCE COMMAND ...
+            self.spans.append((self.label, command, start, time.monotonic()))
+
+    def stop(self) -> None:
+        self.inner.stop()
+
+
+def test_the_two_images_are_surveyed_one_after_the_other(python_layer: bytes, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each side's walk peaks with its workers holding the largest trees: side by side the peaks would add up."""
+    spans: list[tuple[str, str, float, float]] = []
+    real = api._runners
+
+    @contextlib.contextmanager
+    def timed(*args: Any) -> Iterator[tuple[str, Any, Any]]:
+        with real(*args) as (kind, before, after):
+            yield kind, Timed(before, "original", spans), Timed(after, "hardened", spans)
+
+    monkeypatch.setattr(api, "_runners", timed)
+    report = run_verify(python_layer, tmp_path)
+    assert report.failures() == []
+    surveys = {label: (start, end) for label, command, start, end in spans if command == "survey"}
+    assert set(surveys) == {"original", "hardened"}
+    assert surveys["original"][1] <= surveys["hardened"][0], "the hardened image's survey began before the " \
+                                                             "original's ended"
