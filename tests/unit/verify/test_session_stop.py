@@ -1,5 +1,5 @@
-"""The assertion probes of both images run at once (``_Session.both``; the surveys and rechecks run one image after the
-other); whatever stops one side stops the other's runner before it propagates, and waits for its run to end: an
+"""The rechecks and the assertion probes of both images run at once (``_Session.both``; the surveys run one image after
+the other); whatever stops one side stops the other's runner before it propagates, and waits for its run to end: an
 interrupted verification leaves no probe running, so the hardened image it loaded can be removed. A run asked for
 after a stop never starts: that is the runners' part, tested in tests/integration/test_verify.py (engine) and
 tests/unit/verify/test_sandbox_runner.py (bwrap)."""

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from verify_support import write_tree
+from verify_support import PID, write_tree
 
 from harden.verify.scripts import script_source
 
@@ -73,7 +73,6 @@ def test_what_trimming_opens_is_counted_to_no_module(python: str, tree: Path) ->
     assert not [path for path in after["opened"] if "ctypes" in str(path)], after["opened"]  # type: ignore[attr-defined]
 
 
-PID = "import os\nopen(os.path.join(os.environ['HOME'], __name__), 'w').write(str(os.getpid()))\n"
 
 
 def test_a_worker_holding_much_memory_is_replaced_at_the_next_tree(python: str, tmp_path: Path) -> None:

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from verify_support import config, lines, modules, of_type, write_tree
+from verify_support import PID, config, lines, modules, of_type, write_tree
 
 from harden.verify.scripts import script_source
 
 FORGED = '{"type": "module", "module": "forged", "kind": "ok", "interpreter": "x", "stdlib": false}'
-PID = "import os\nopen(os.path.join(os.environ['HOME'], __name__), 'w').write(str(os.getpid()))\n"
 
 TREE = {
     "iso/__init__.py": "",

@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from verify_support import ScriptCall, config, modules, of_type, write_tree
+from verify_support import PID, ScriptCall, config, modules, of_type, write_tree
 
-PID = "import os\nopen(os.path.join(os.environ['HOME'], __name__), 'w').write(str(os.getpid()))\n"
 TREE = {
     "pkg/__init__.py": "",
     "pkg/a_poison.py": "import sys\nsys.modules['pkg_dep'] = None\n",

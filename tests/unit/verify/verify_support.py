@@ -20,6 +20,10 @@ ScriptCall = Callable[..., "subprocess.CompletedProcess[str]"]
 """The ``run_script`` fixture: ``run_script("walk", COMMAND, CONFIG, path=DIR, env=…, cwd=…)``."""
 
 
+PID = "import os\nopen(os.path.join(os.environ['HOME'], __name__), 'w').write(str(os.getpid()))\n"
+"""A module that writes the pid of the process importing it to $HOME/<its name>."""
+
+
 def missing(reason: str) -> NoReturn:
     """Skip with the reason, or fail under CI: CI must never pass by skipping the sandbox tests."""
     if os.environ.get("CI"):

@@ -387,10 +387,11 @@ class HeapTrimmer:
         self.trim: Callable[[int], object] | None = None
         self.tried = False
 
-    def after(self, before_kb: int) -> None:
+    def after(self, before_kb: int) -> int:
+        """The worker's resident memory now (in KiB), trimmed first when the import grew it that much."""
         now = resident_kb()
         if not now or now - before_kb < TRIM_AFTER_GROWTH_KB:
-            return
+            return now
         if not self.tried:
             self.tried = True
             try:
@@ -399,8 +400,10 @@ class HeapTrimmer:
                 self.trim = ctypes.CDLL(None).malloc_trim
             except Exception:  # no ctypes in the image, not glibc
                 self.trim = None
-        if self.trim is not None:
-            self.trim(0)
+        if self.trim is None:
+            return now
+        self.trim(0)
+        return resident_kb()
 
 
 def worker() -> None:
@@ -420,15 +423,15 @@ def worker() -> None:
     recorder = Recorder()
     sys.addaudithook(recorder.hook)
     trimmer = HeapTrimmer()
+    resident = resident_kb()
     for line in requests:
         if not line.strip():
             continue
-        before_kb = resident_kb()
         reply = attempt(json.loads(line))
         reply["opened"], reply["writes"] = recorder.take()
-        trimmer.after(before_kb)
+        resident = trimmer.after(resident)
         recorder.take()  # what trimming opened belongs to no module
-        reply["resident_kb"] = resident_kb()
+        reply["resident_kb"] = resident
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
     os._exit(0)
