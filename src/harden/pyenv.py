@@ -62,8 +62,10 @@ class PythonEnv:
 
     def contains(self, path: PurePosixPath) -> bool:
         """Whether ``path`` lies inside this environment's prefix."""
-        prefix = self.prefix.parts  # ``prefix in path.parents`` without building every parent
-        return self.prefix == ROOT or path.parts[: len(prefix)] == prefix
+        if self.prefix == ROOT:
+            return True
+        prefix, text = str(self.prefix), str(path)  # text, not ``parts``: that tuple stays cached on the path
+        return text == prefix or text.startswith(prefix + "/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,14 +434,16 @@ def _resolve_listed(
 
 
 def _metadata_dirs(rootfs: Rootfs, site_dir: PurePosixPath) -> list[PurePosixPath]:
-    depth = len(site_dir.parts)
-    found: set[PurePosixPath] = set()
-    for path in rootfs.entries:
-        if len(path.parts) > depth and path.parts[:depth] == site_dir.parts:
-            child = site_dir / path.parts[depth]
-            if child.suffix in (".dist-info", ".egg-info"):
-                found.add(child)
-    return sorted(found)
+    """The ``*.dist-info`` and ``*.egg-info`` folders directly in ``site_dir`` (or implied by entries below
+    them), found by the text of the paths below it: ``parts`` would leave a tuple cached on every path."""
+    cut = 0 if site_dir == ROOT else len(str(site_dir)) + 1
+    names: set[str] = set()
+    for entry in rootfs.under(site_dir):
+        name = str(entry.path)[cut:].partition("/")[0]
+        if name.endswith((".dist-info", ".egg-info")):
+            names.add(name)
+    children = (site_dir / name for name in names)
+    return sorted(child for child in children if child.suffix in (".dist-info", ".egg-info"))
 
 
 def _read_distribution(

@@ -182,6 +182,8 @@ def test_distributions_from_record_metadata_and_egg_info(tree: Tree) -> None:
     assert dists["sphinx-ext"].top_level == ("sphinx_ext",)
     assert dists["legacy"].requires == ("six", "attrs")
     assert dists["oneline"].version == "0.1"
+    cached = [str(path) for path in tree.entries if getattr(path, "_pparts", None) is not None]
+    assert not cached, f"a parts tuple stays cached on every path the search looked at: {cached[:3]}"
 
 
 def test_normalize_name() -> None:

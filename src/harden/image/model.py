@@ -100,7 +100,7 @@ class Rootfs:
         """Entries in sorted path order (deterministic); the order is computed once per Rootfs."""
         if self._order is None:
             entries = self._entries
-            self._order = [entries[path] for path in sorted(entries, key=_parts)]
+            self._order = [entries[path] for path in sorted(entries, key=path_order)]
         return iter(self._order)
 
     def get(self, path: PurePosixPath | str) -> FileEntry | None:
@@ -215,9 +215,12 @@ class Rootfs:
         return Rootfs(entries)
 
 
-def _parts(path: PurePosixPath) -> tuple[str, ...]:
-    """The sort key PurePosixPath's own ordering uses (its parts), computed once per path."""
-    return path.parts
+def path_order(path: PurePosixPath) -> str:
+    """A key that sorts paths as PurePosixPath's own ordering does (by their parts, the root "." first): the
+    text with "/" as NUL, which sorts below every character a name can hold. A string, not ``path.parts``:
+    that tuple stays cached on the path, one more object per entry for as long as the model lives."""
+    text = str(path)
+    return "" if text == "." else text.replace("/", "\0")
 
 
 def _frozen_json(value: Any) -> Any:

@@ -312,7 +312,7 @@ class HardenJob:
                 result=run.result,
                 policy=self.policy,
                 verification=run.verification,
-                dropped=run.loaded.dropped, listings=run.loaded.listings,
+                dropped=run.loaded.dropped, efficiency=run.loaded.efficiency,
                 written=written,
                 harden_seconds=run.harden_seconds,
                 dry_run=self.dry_run,

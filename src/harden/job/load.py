@@ -3,8 +3,7 @@ Python to verify."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,11 +13,11 @@ from harden.image.model import Platform, Rootfs
 from harden.progress import ProgressReporter
 
 if TYPE_CHECKING:
-    from harden.image.merge import ListedMember
     from harden.image.model import Image
     from harden.image.reference import ImageRef
     from harden.image.space import SizeLimit
     from harden.image.transports import RegistryOptions
+    from harden.report.model import Efficiency
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +28,9 @@ class Loaded:
     image: Image
     rootfs: Rootfs
     dropped: tuple[Any, ...]
-    listings: Mapping[str, tuple[ListedMember, ...]] = field(default_factory=dict)
-    """The member headers the merge read, by layer diff_id (the report's layer-efficiency figure)."""
+    efficiency: Efficiency | None = None
+    """The report's layer-efficiency figure, computed from the member headers the merge read; the headers
+    themselves (one object per member of every layer) are not kept through the run."""
 
 
 def load_and_merge(reference: str, workspace: Path, blobs: BlobStore, progress: ProgressReporter,
@@ -52,11 +52,12 @@ def merge_image(ref: ImageRef, image: Image, blobs: BlobStore, progress: Progres
     """Merge ``image`` (of ``ref``); ``label`` names its platform in the progress when a run has several."""
     from harden.image.config_check import check_config
     from harden.image.merge import merge_layers
+    from harden.report.efficiency import efficiency_of
 
     check_config(image.config, ref.text)
     progress.phase(f"merge {len(image.layers)} layers" + (f" ({label})" if label else ""))
     merged = merge_layers(image.layers, blobs, sanitize=sanitize, limit=limit)
-    return Loaded(ref, image, merged.rootfs, tuple(merged.dropped), merged.listings)
+    return Loaded(ref, image, merged.rootfs, tuple(merged.dropped), efficiency_of(image, merged.listings))
 
 
 def program_head(loaded: Loaded, blobs: BlobStore) -> bytes | None:

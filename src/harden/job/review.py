@@ -36,7 +36,7 @@ def review_reference(reference: str, *, policy: Policy | None = None, report_dir
         progress.phase("review")
         reports = write_review_reports(report_dir, source=reference, source_image=loaded.image,
                                        rootfs=loaded.rootfs, blobs=blobs, policy=policy, dropped=loaded.dropped,
-                                       listings=loaded.listings)
+                                       efficiency=loaded.efficiency)
     progress.close()
     return reports
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import io
+import logging
 import os
 import posixpath
 import tarfile
@@ -23,8 +24,10 @@ from typing import IO
 from harden.image._streams import forget_members
 from harden.image.blobs import RangeReader
 from harden.image.merge import ListedMember
-from harden.image.model import Layer
+from harden.image.model import Image, Layer
 from harden.report.model import Efficiency, LayerStat, WastedPath
+
+log = logging.getLogger(__name__)
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -97,6 +100,16 @@ def _under(known: list[str], directory: str) -> list[str]:
     start = bisect.bisect_left(known, prefix)
     end = bisect.bisect_left(known, prefix + "\U0010ffff")
     return known[start:end]
+
+
+def efficiency_of(image: Image, listings: Mapping[str, Sequence[ListedMember]] | None = None) -> Efficiency | None:
+    """``layer_efficiency`` of the image's layers; None, with a warning, when the source layers cannot be read
+    again (no listing of them was kept)."""
+    try:
+        return layer_efficiency(image.layers, listings)
+    except (OSError, tarfile.TarError) as exc:
+        log.warning("layer efficiency not computed: cannot re-read the source layers (%s)", exc)
+        return None
 
 
 def layer_efficiency(layers: Sequence[Layer], listings: Mapping[str, Sequence[ListedMember]] | None = None, *,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from harden.atomic import atomic_file
 from harden.image.blobs import BlobStore
-from harden.image.merge import ListedMember
 from harden.image.model import Image, Rootfs
 from harden.pipeline import PipelineResult
 from harden.report.analysis import ElfCache, analyze_side
 from harden.report.build import Identity, SbomRefs, build_report
-from harden.report.efficiency import layer_efficiency
+from harden.report.efficiency import efficiency_of
 from harden.report.findings import enforce_fail_on, exit_code_for, metadata_findings, sort_findings
 from harden.report.html import render_html
 from harden.report.markdown import render_markdown
@@ -93,14 +91,6 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _efficiency(image: Image, listings: Mapping[str, Sequence[ListedMember]] | None) -> Efficiency | None:
-    try:
-        return layer_efficiency(image.layers, listings)
-    except (OSError, tarfile.TarError) as exc:
-        log.warning("layer efficiency not computed: cannot re-read the source layers (%s)", exc)
-        return None
-
-
 def _write_set(report_dir: Path, report: dict[str, Any], sboms: Mapping[str, Any]) -> list[Path]:
     written = []
     for name, data in sboms.items():
@@ -160,14 +150,15 @@ def build_run_reports(
     output_digest: str | None = None,
     generated_at: str | None = None,
     removed_on_purpose: Sequence[str] = (),
-    listings: Mapping[str, Sequence[ListedMember]] | None = None,
+    efficiency: Efficiency | None = None,
     attestations: Mapping[str, Any] | None = None,
     elf_cache: ElfCache | None = None,
 ) -> RunReports:
     """The report set of one ``harden image`` run: findings on the hardened image, the original's for
     comparison ("fixed by harden"), SBOMs of both and their diff. ``removed_on_purpose``: the distributions the
-    policy removes (remove-installers), which HDN-0009 must not flag as lost metadata. ``listings``: the layer
-    headers the merge read, by diff_id (else the efficiency figure reads the source's layers again).
+    policy removes (remove-installers), which HDN-0009 must not flag as lost metadata. ``efficiency``: the
+    layers' figure, computed as the merge read them (``harden.job.load.Loaded``); None: computed here, reading the
+    source's layers again.
     ``attestations``: the report's entry for what the run attests (None: nothing). ``elf_cache``: ELF files
     already inspected (``ElfScanAhead``)."""
     generated_at = generated_at or now_utc()
@@ -199,7 +190,7 @@ def build_run_reports(
         original=before,
         hardened=after,
         result=result,
-        efficiency=_efficiency(source_image, listings),
+        efficiency=efficiency if efficiency is not None else efficiency_of(source_image),
         verification=verification,
         dropped=dropped,
         extra_findings=extra,
@@ -220,9 +211,10 @@ def write_review_reports(
     policy: PolicyLike | None = None,
     dropped: Sequence[Any] = (),
     generated_at: str | None = None,
-    listings: Mapping[str, Sequence[ListedMember]] | None = None,
+    efficiency: Efficiency | None = None,
 ) -> WrittenReports:
-    """The report set of ``harden report``: one side, nothing changed."""
+    """The report set of ``harden report``: one side, nothing changed. ``efficiency``: as in
+    ``build_run_reports``."""
     report_dir = Path(report_dir)
     generated_at = generated_at or now_utc()
     side = analyze_side(rootfs, source_image.config, blobs, reference=source)
@@ -231,8 +223,8 @@ def write_review_reports(
                      generated_at=generated_at, platform=source_image.config.platform, os=side.os)
     identity = Identity(kind="review", source=source, generated_at=generated_at, source_digest=digest,
                         platform=source_image.config.platform, policy=policy, layers=len(source_image.layers))
-    report = build_report(identity, original=side, efficiency=_efficiency(source_image, listings), dropped=dropped,
-                          sbom=SbomRefs(SBOM_ORIGINAL))
+    figure = efficiency if efficiency is not None else efficiency_of(source_image)
+    report = build_report(identity, original=side, efficiency=figure, dropped=dropped, sbom=SbomRefs(SBOM_ORIGINAL))
     files = _write_set(report_dir, report, {SBOM_ORIGINAL: sbom})
     return WrittenReports(report_dir, tuple(files), side.findings, report)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from harden.image.model import EntryType, FileEntry, Rootfs
+from harden.image.model import EntryType, FileEntry, Rootfs, path_order
 from harden.stages._globs import GlobSet
 
 ROOT = PurePosixPath(".")
@@ -31,7 +31,7 @@ class PathIndex:
                 if parent == ROOT or parent in everything:
                     break
                 everything.add(parent)
-        self._paths: list[PurePosixPath] = sorted(everything, key=_parts)
+        self._paths: list[PurePosixPath] = sorted(everything, key=path_order)
         self._children: dict[PurePosixPath, list[PurePosixPath]] = {}
         for path in self._paths:
             self._children.setdefault(path.parent, []).append(path)
@@ -95,17 +95,12 @@ class PathIndex:
         (no entry of its own) cannot be a ``Remove`` target, so its children stand in for it."""
         chosen: list[PurePosixPath] = []
         chosen_set: set[PurePosixPath] = set()
-        for path in sorted(removed, key=_parts):
+        for path in sorted(removed, key=path_order):
             if path not in self.rootfs or any(parent in chosen_set for parent in path.parents):
                 continue
             chosen.append(path)
             chosen_set.add(path)
         return chosen
-
-
-def _parts(path: PurePosixPath) -> tuple[str, ...]:
-    """The key PurePosixPath's own ordering compares, computed once per path instead of once per comparison."""
-    return path.parts
 
 
 @dataclass(frozen=True, slots=True)

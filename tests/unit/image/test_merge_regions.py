@@ -174,3 +174,20 @@ def test_the_merge_hands_its_listings_to_the_efficiency_figure(tmp_path: Path, w
     assert layer_efficiency(image.layers, merged.listings) == expected  # from the listings
     fake = {diff: () for diff in merged.listings}
     assert layer_efficiency(image.layers, fake) != expected  # the listings really are what it reads
+
+
+def test_a_loaded_image_keeps_the_efficiency_figure_and_not_the_headers(tmp_path: Path, workdir: Path,
+                                                                        blobs: BlobStore) -> None:
+    """The run keeps the figure (computed from the headers as the merge read them), not one header object per
+    member of every layer through stages, verification and reports; the figure is the one reading the tars
+    again gives."""
+    from harden.image.transports import parse_reference
+    from harden.job.load import Loaded, merge_image
+    from harden.progress import SilentProgress
+
+    archive = write_docker_archive(tmp_path / "img.tar", [LOWER, UPPER], layout="podman")
+    image = open_image(f"docker-archive:{archive}", workdir)
+    loaded = merge_image(parse_reference(f"docker-archive:{archive}"), image, blobs, SilentProgress())
+    assert loaded.efficiency == layer_efficiency(memory_layers([LOWER, UPPER]))
+    assert loaded.efficiency is not None and loaded.efficiency.layers  # a figure of these two layers
+    assert "listings" not in Loaded.__slots__

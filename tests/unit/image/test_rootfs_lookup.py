@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harden.image.model import EntryType, FileEntry, Rootfs
+from harden.image.model import EntryType, FileEntry, Rootfs, path_order
 
 
 def reference_resolve(rootfs: Rootfs, path: PurePosixPath | str, max_links: int = 40) -> PurePosixPath | None:
@@ -93,3 +93,20 @@ def test_a_symlink_in_the_middle_is_followed() -> None:
     assert rootfs.resolve("lib/x") == PurePosixPath("usr/lib/x")
     assert rootfs.resolve(PurePosixPath("usr/lib/x")) == PurePosixPath("usr/lib/x")
     assert rootfs.resolve("usr/missing") is None
+
+
+NAMES = st.text(alphabet="ab-+./ \x01é", min_size=1, max_size=4).filter(lambda n: "/" not in n and n not in (".", ".."))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(NAMES, min_size=0, max_size=4), max_size=30))
+def test_path_order_sorts_as_paths_do(parts_lists: list[list[str]]) -> None:
+    """The string key orders paths exactly as PurePosixPath compares them (the root "." first), and leaves no
+    ``parts`` tuple cached on the paths it sorted."""
+    paths = [PurePosixPath(*parts) if parts else PurePosixPath(".") for parts in parts_lists]
+    assert sorted(paths, key=path_order) == sorted(paths)
+    rootfs = Rootfs({path: FileEntry(path, EntryType.DIR) for path in paths})
+    fresh = [PurePosixPath(str(path)) for path in paths]
+    assert [entry.path for entry in Rootfs({p: FileEntry(p, EntryType.DIR) for p in fresh})] == sorted(set(fresh))
+    assert all(getattr(path, "_pparts", None) is None for path in fresh)
+    assert len(list(rootfs)) == len(set(paths))
