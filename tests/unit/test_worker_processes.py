@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
 import pytest
 
-from harden import workers
+from harden import heap, workers
 
 PARENT_ONLY: list[str] = []
 """Filled in the parent at run time: a forked worker would see it, a freshly started one cannot."""
@@ -48,12 +49,14 @@ def test_a_runs_worker_server_leaves_nothing_behind(tmp_path: Path, monkeypatch:
         assert not os.path.exists(f"/proc/{server}")
 
 
+@pytest.mark.parametrize("pause", [workers.pause_workers, heap.release_for_probes], ids=["pause", "for-probes"])
 def test_paused_workers_free_their_processes_and_the_next_pool_starts_them_again(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What verification does: pools before, the fork server and the resource tracker stopped while the probes
-    run, pools after (the reports') working as before, and nothing left behind at the end."""
+        pause: Callable[[], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What verification does (``heap.release_for_probes``, which both verifying commands call): pools before,
+    the fork server and the resource tracker stopped while the probes run, pools after (the reports') working as
+    before, and nothing left behind at the end."""
     if workers.START_METHOD != "forkserver":  # nothing to stop: pausing changes nothing
-        workers.pause_workers()
+        pause()
         with workers.process_pool(1) as pool:
             assert pool.submit(_seen_in_worker).result(timeout=60)[0] == []
         return
@@ -65,7 +68,7 @@ def test_paused_workers_free_their_processes_and_the_next_pool_starts_them_again
             assert pool.submit(_seen_in_worker).result(timeout=60)[0] == []
         server, helper = forkserver._forkserver._forkserver_pid, tracker._pid  # type: ignore[attr-defined]
         assert server is not None and helper is not None
-        workers.pause_workers()
+        pause()
         assert not os.path.exists(f"/proc/{server}") and not os.path.exists(f"/proc/{helper}")
         with workers.process_pool(1) as pool:
             assert pool.submit(_seen_in_worker).result(timeout=60)[0] == []

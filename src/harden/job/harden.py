@@ -217,11 +217,10 @@ class HardenJob:
         return layer, config
 
     def _verify(self, run: PlatformRun, blobs: BlobStore, workdir: Path, progress: ProgressReporter) -> None:
-        from harden.heap import release_free_heap
+        from harden.heap import release_for_probes
         from harden.image.host_platform import can_execute
         from harden.image.transports import engine_image, load_into_engine
         from harden.verify.api import VerifyTarget, verify
-        from harden.workers import pause_workers
 
         assert run.result is not None and run.config is not None and run.output is not None
         loaded = run.loaded
@@ -240,9 +239,8 @@ class HardenJob:
             hardened_engine = load_into_engine(run.output, self._ctx)
         progress.phase("verify" + (f" ({run.label}, {execution.how})" if self._count > 1 else ""))
         if run.elf_ahead is not None:
-            run.elf_ahead.cache()  # its pool ends before the fork server stops
-        pause_workers()  # the probes peak now; the reports' pools start the fork server again
-        release_free_heap()
+            run.elf_ahead.wait()  # its pool ends before the fork server stops
+        release_for_probes()  # the probes peak now; the reports' pools start the fork server again
         run.verification = verify(
             VerifyTarget("original", loaded.image.config, loaded.rootfs, blobs, original_engine),
             VerifyTarget("hardened", run.config, run.result.rootfs, blobs, hardened_engine),

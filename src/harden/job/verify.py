@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 def verify_references(original: str, hardened: str, *, policy: Policy, report_dir: Path | None, runner: str,
                       jobs: int, progress: ProgressReporter | None, size_limit: SizeLimit | None = None,
                       platform: Platform | None = None, registry: RegistryOptions | None = None) -> VerificationReport:
-    from harden.heap import release_free_heap
+    from harden.heap import release_for_probes
     from harden.image.transports import engine_image, parse_reference
     from harden.image.workspace import Workspace
     from harden.verify.api import VerifyTarget, verify
-    from harden.workers import pause_workers, worker_server
+    from harden.workers import worker_server
 
     refuse_writes_into_sources([parse_reference(original), parse_reference(hardened)], report_dir=report_dir)
     progress = progress or SilentProgress()
@@ -41,8 +41,7 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
         progress.phase(f"plan {policy.name} on the original (what it removes on purpose)")
         planned = run_pipeline(before.rootfs, before.image.config, blobs, policy.enabled_stages(), jobs=jobs)
         progress.phase("verify")
-        pause_workers()  # the probes peak now; no pool needs the fork server any more
-        release_free_heap()
+        release_for_probes()  # the probes peak now; no pool needs the fork server any more
         report = verify(
             VerifyTarget("original", before.image.config, before.rootfs, blobs, engine_image(before.ref, before.image)),
             VerifyTarget("hardened", after.image.config, after.rootfs, blobs, engine_image(after.ref, after.image)),

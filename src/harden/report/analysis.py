@@ -87,9 +87,13 @@ class ElfScanAhead:
             return
         self._cache = cache
 
+    def wait(self) -> None:
+        """Until the scan, and the worker pool it runs on, has ended."""
+        self._thread.join()
+
     def cache(self) -> ElfCache:
         """What the scan found (waits for it)."""
-        self._thread.join()
+        self.wait()
         return self._cache
 
 
