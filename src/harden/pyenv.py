@@ -28,6 +28,9 @@ from harden.image.blobs import BlobStore
 from harden.image.files import file_text
 from harden.image.model import EntryType, ImageConfig, Rootfs
 
+METADATA_SUFFIXES = (".dist-info", ".egg-info")
+"""How a distribution's metadata folder (or single PKG-INFO file, ``*.egg-info``) is named in site-packages."""
+
 log = logging.getLogger(__name__)
 
 ROOT = PurePosixPath(".")
@@ -440,10 +443,9 @@ def _metadata_dirs(rootfs: Rootfs, site_dir: PurePosixPath) -> list[PurePosixPat
     names: set[str] = set()
     for entry in rootfs.under(site_dir):
         name = str(entry.path)[cut:].partition("/")[0]
-        if name.endswith((".dist-info", ".egg-info")):
+        if name.endswith(METADATA_SUFFIXES) and name.rfind(".") > 0:  # a suffix, as ``PurePosixPath.suffix``
             names.add(name)
-    children = (site_dir / name for name in names)
-    return sorted(child for child in children if child.suffix in (".dist-info", ".egg-info"))
+    return sorted(site_dir / name for name in names)
 
 
 def _read_distribution(

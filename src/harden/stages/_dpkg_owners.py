@@ -19,8 +19,7 @@ from harden.dpkg.rootfs import PathLookup
 from harden.dpkg.status import read_status, shown, status_sources
 from harden.image.blobs import BlobStore
 from harden.image.model import Rootfs
-
-_METADATA_SUFFIXES = (".dist-info", ".egg-info")
+from harden.pyenv import METADATA_SUFFIXES
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +36,7 @@ def _metadata_of(listed: str) -> str | None:
     """The ``*.dist-info`` / ``*.egg-info`` a listed path is or lies in, None when it is neither."""
     parts = listed.split("/")
     for index, part in enumerate(parts):
-        if part.endswith(_METADATA_SUFFIXES):
+        if part.endswith(METADATA_SUFFIXES):
             return "/".join(parts[: index + 1])
     return None
 

@@ -7,14 +7,13 @@ from pathlib import PurePosixPath
 from typing import ClassVar
 
 from harden.plan import Change, Plan, Remove, Skip
-from harden.pyenv import find_python_envs
+from harden.pyenv import METADATA_SUFFIXES, find_python_envs
 from harden.stages._globs import GlobSet
 from harden.stages._import_evidence import ImportEvidence, Scope, settle
 from harden.stages._path_index import PathIndex, prune_subtree, select_by_globs, shorten
 from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "docs"
-_METADATA_SUFFIXES = (".dist-info", ".egg-info")
 _MODULE_SUFFIXES = (".py", ".so", ".pyd")
 
 
@@ -52,7 +51,7 @@ class RemoveDocs:
                     path.name in names
                     and len(path.parts) > len(site_dir.parts) + 1
                     and index.is_dir(path)
-                    and not any(p.suffix in _METADATA_SUFFIXES for p in path.parents)
+                    and not any(p.suffix in METADATA_SUFFIXES for p in path.parents)
                     and not any(p in removed for p in (path, *path.parents))
                 ):
                     candidates.append(path)

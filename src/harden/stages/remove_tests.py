@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import ClassVar
 
 from harden.plan import Change, Plan, Remove, Skip
-from harden.pyenv import PythonEnv, find_python_envs
+from harden.pyenv import METADATA_SUFFIXES, PythonEnv, find_python_envs
 from harden.stages._globs import GlobSet
 from harden.stages._import_evidence import ImportEvidence, Scope, settle
 from harden.stages._path_index import PathIndex, shorten
@@ -18,12 +18,11 @@ from harden.stages.base import StageContext, StageSettings
 log = logging.getLogger(__name__)
 
 CATEGORY = "tests"
-_METADATA_SUFFIXES = (".dist-info", ".egg-info")
 
 
 def _inside_metadata(path: PurePosixPath, floor: PurePosixPath) -> bool:
     """Whether ``path`` is (inside) a ``*.dist-info``/``*.egg-info`` below ``floor``."""
-    return any(part.endswith(_METADATA_SUFFIXES) for part in path.parts[len(floor.parts) :])
+    return any(part.endswith(METADATA_SUFFIXES) for part in path.parts[len(floor.parts) :])
 
 
 def _site_and_stdlib_roots(envs: tuple[PythonEnv, ...]) -> tuple[list[PurePosixPath], list[PurePosixPath]]:
