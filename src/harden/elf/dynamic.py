@@ -4,6 +4,10 @@ and the symbol versions the file requires (``DT_VERNEED``) and defines (``DT_VER
 LIEF (a maintained C++ ELF library) parses only the dynamic parts here (no relocations, no symbol tables beyond
 what versions need). On the ELF files of spark-k8s-python-deps it is faster than pyelftools, with
 identical answers (``bench/elf_reader_bench.py``; the measured times and ratio are in ``bench/results/elf-readers.md``).
+
+LIEF is imported on the first read, not with this module: importing it adds ~49 MB to a process's resident memory
+(39 MB of it anonymous) for the rest of its life, so harden's own process leaves the reading to a worker process
+(``harden.elf.read_ahead``) and never loads it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,6 @@ from typing import IO, Any, cast
 
 from harden.atomic import signals_held
 from harden.elf._elffile import ElfError
-
-with signals_held():  # a Ctrl-C inside LIEF's native module initialisation aborts the process (std::terminate)
-    import lief
 
 MAGIC = b"\x7fELF"
 
@@ -47,8 +48,21 @@ class DynamicInfo:
         return next((versions for file, versions in self.version_needs if file == name), ())
 
 
+DynamicCache = dict[str, "DynamicInfo | str | None"]
+"""Content digest → its dynamic information, the reason it could not be read (str), or None (not ELF): shared by
+linkers of several root filesystems made of the same contents (an image before and after a stage)."""
+
+
+@functools.cache
+def _lief() -> Any:
+    with signals_held():  # a Ctrl-C inside LIEF's native module initialisation aborts the process (std::terminate)
+        import lief
+    return lief
+
+
 @functools.cache
 def _config() -> Any:
+    lief = _lief()
     lief.logging.disable()
     config = lief.ELF.ParserConfig()
     config.parse_relocations = False
@@ -60,6 +74,17 @@ def _config() -> Any:
     return config
 
 
+def dynamic_of(stream: IO[bytes], what: str) -> DynamicInfo | str | None:
+    """What a ``DynamicCache`` holds for the file in ``stream``: its dynamic information, why it could not be
+    read, or None when it is not an ELF file."""
+    if stream.read(4) != MAGIC:
+        return None
+    try:
+        return read_dynamic(stream, what)
+    except ElfError as exc:
+        return exc.one_line()
+
+
 def read_dynamic(stream: IO[bytes], what: str = "ELF file") -> DynamicInfo:
     """The dynamic information of the ELF file in ``stream`` (seekable, at any position). ElfError when the
     file is not an ELF file LIEF can read."""
@@ -67,7 +92,7 @@ def read_dynamic(stream: IO[bytes], what: str = "ELF file") -> DynamicInfo:
     if stream.read(4) != MAGIC:
         raise ElfError(f"{what} is not an ELF file")
     stream.seek(0)
-    binary = lief.ELF.parse(cast(Any, stream), _config())
+    binary = _lief().ELF.parse(cast(Any, stream), _config())
     if binary is None:
         raise ElfError(f"{what}: LIEF cannot read it as an ELF file")
     try:
@@ -77,6 +102,7 @@ def read_dynamic(stream: IO[bytes], what: str = "ELF file") -> DynamicInfo:
 
 
 def _info(binary: Any) -> DynamicInfo:
+    lief = _lief()
     header = binary.header
     elf_class = 64 if header.identity_class == lief.ELF.Header.CLASS.ELF64 else 32
     rpath = runpath = ""

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from harden.elf import glibc, musl
-from harden.elf._elffile import ElfError
-from harden.elf.dynamic import MAGIC, DynamicInfo, read_dynamic
+from harden.elf.dynamic import DynamicCache, DynamicInfo, dynamic_of
 from harden.elf.musl import Requester, Resolution
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, Rootfs
@@ -73,11 +72,6 @@ class _Walk:
     gaps: list[VersionGap] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)
     done: set[PurePosixPath] = field(default_factory=set)
-
-
-DynamicCache = dict[str, "DynamicInfo | str | None"]
-"""Content digest → its dynamic information, the reason it could not be read (str), or None (not ELF): shared by
-linkers of several root filesystems made of the same contents (an image before and after a stage)."""
 
 
 class Linker:
@@ -141,12 +135,14 @@ class Linker:
 
     def _parse(self, digest: str, real: PurePosixPath) -> DynamicInfo | str | None:
         with self.blobs.open(digest) as stream:
-            if stream.read(4) != MAGIC:
-                return None
-            try:
-                return read_dynamic(stream, f"/{real}")
-            except ElfError as exc:
-                return exc.one_line()
+            return dynamic_of(stream, f"/{real}")
+
+    def read_all(self) -> None:
+        """Read every file of the rootfs into the cache now, in a worker process: this process then never loads
+        LIEF (``harden.elf.read_ahead``)."""
+        from harden.elf.read_ahead import read_ahead
+
+        read_ahead(self.cache, [self.rootfs], self.blobs)
 
     def is_elf(self, path: PurePosixPath | str) -> bool:
         return self.info(path) is not None

@@ -221,6 +221,7 @@ class HardenJob:
         from harden.image.host_platform import can_execute
         from harden.image.transports import engine_image, load_into_engine
         from harden.verify.api import VerifyTarget, verify
+        from harden.verify.linkage import read_for_linkage
 
         assert run.result is not None and run.config is not None and run.output is not None
         loaded = run.loaded
@@ -240,6 +241,7 @@ class HardenJob:
         progress.phase("verify" + (f" ({run.label}, {execution.how})" if self._count > 1 else ""))
         if run.elf_ahead is not None:
             run.elf_ahead.wait()  # its pool ends before the fork server stops
+        dynamic = read_for_linkage(loaded.rootfs, run.result.rootfs, blobs)  # in a worker process, before
         release_for_probes()  # the probes peak now; the reports' pools start the fork server again
         run.verification = verify(
             VerifyTarget("original", loaded.image.config, loaded.rootfs, blobs, original_engine),
@@ -252,6 +254,7 @@ class HardenJob:
             workdir=workdir / "verify",
             jobs=self.jobs,
             progress=progress.tick,
+            dynamic=dynamic,
         )
         run.verified_by = run.verification.runner
 

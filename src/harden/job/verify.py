@@ -28,6 +28,7 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
     from harden.image.transports import engine_image, parse_reference
     from harden.image.workspace import Workspace
     from harden.verify.api import VerifyTarget, verify
+    from harden.verify.linkage import read_for_linkage
     from harden.workers import worker_server
 
     refuse_writes_into_sources([parse_reference(original), parse_reference(hardened)], report_dir=report_dir)
@@ -41,6 +42,7 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
         progress.phase(f"plan {policy.name} on the original (what it removes on purpose)")
         planned = run_pipeline(before.rootfs, before.image.config, blobs, policy.enabled_stages(), jobs=jobs)
         progress.phase("verify")
+        dynamic = read_for_linkage(before.rootfs, after.rootfs, blobs)
         release_for_probes()  # the probes peak now; no pool needs the fork server any more
         report = verify(
             VerifyTarget("original", before.image.config, before.rootfs, blobs, engine_image(before.ref, before.image)),
@@ -53,6 +55,7 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
             workdir=ws.path / "verify",
             jobs=jobs,
             progress=progress.tick,
+            dynamic=dynamic,
         )
     if report_dir is not None:
         from harden.report.write import write_json

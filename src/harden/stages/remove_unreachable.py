@@ -76,6 +76,7 @@ class _Reach:
         self.db = db
         self.env = dict(item.partition("=")[::2] for item in ctx.config.env)
         self.linker = Linker(ctx.rootfs, ctx.blobs, self.env)
+        self.linker.read_all()
         self.lookup = PathLookup(ctx.rootfs)
         self.envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
         self.trees = _python_trees(self.envs)
@@ -105,7 +106,7 @@ class _Reach:
     def _check(self, closure: Closure, gone: set[PurePosixPath]) -> None:
         """Every ELF file left must still link; a removal this stage planned must never break one."""
         left = self.rootfs.with_changes(remove=frozenset(gone)) if gone else self.rootfs
-        linker = Linker(left, self.ctx.blobs, self.env)
+        linker = self.linker.with_rootfs(left)
         objects = [e.path for e in left if e.has_content and not _in(e.path, gone) and linker.is_elf(e.path)]
         after = linker.check(objects, host=self.host)
         before = {(m.needing, m.name) for m in self.linker.check(objects, host=self.host).missing}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+from harden.elf.dynamic import DynamicCache
 from harden.errors import EngineUnavailable, InputError, UsageError, VerificationFailed
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
@@ -127,12 +128,15 @@ def verify(
     jobs: int = 2,
     progress: Progress | None = None,
     interpreters: Sequence[PurePosixPath] | None = None,
+    dynamic: DynamicCache | None = None,
 ) -> VerificationReport:
     """Compare ``hardened`` against ``original``; never raises for what it finds (see the report), only for
     inputs it cannot work with (InputError: no engine/sandbox, the original cannot run its own Python).
 
     ``ledger``: what the hardening removed, and which of it on purpose; ``allowed_removals``: distributions
-    removed on purpose; ``shells``: program names that are shells (the drop-shells stage's list)."""
+    removed on purpose; ``shells``: program names that are shells (the drop-shells stage's list); ``dynamic``:
+    the linkage check's reads, done before the probes (``read_for_linkage``; what it lacks is read in a worker
+    process during verification)."""
     if not settings.enabled:
         return VerificationReport(original.label, hardened.label, runner="none", skipped=True)
     if runner not in ("auto", "engine", "sandbox"):
@@ -141,7 +145,8 @@ def verify(
     jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
     with _runners(original, hardened, runner, workdir) as (kind, before, after):
         session = _Session(original, hardened, settings, before, after, jobs, tuple(allowed_removals),
-                           ledger or Ledger(), tuple(shells), progress or (lambda done, total: None))
+                           ledger or Ledger(), tuple(shells), progress or (lambda done, total: None),
+                           dynamic if dynamic is not None else {})
         if kind == "sandbox" and os.geteuid() != 0:
             session.notes.append("the sandbox ran unprivileged: the image's file ownership was not "
                                  "reproduced: HOME-writable checks are weaker than in containers")
@@ -264,6 +269,8 @@ class _Session:
     ledger: Ledger
     shells: tuple[str, ...]
     progress: Progress
+    dynamic: DynamicCache = field(default_factory=dict)
+    """Content digest → dynamic information, read before the probes (``read_for_linkage``)."""
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     writable: list[WritableNeed] = field(default_factory=list)
@@ -333,7 +340,8 @@ class _Session:
         smoke = self._smoke(before, after, present)
         touched = self._touched(before)
         environment = dict(item.partition("=")[::2] for item in self.hardened.config.env)
-        linkage = check_linkage(self.original.rootfs, self.hardened.rootfs, self.hardened.blobs, environment)
+        linkage = check_linkage(self.original.rootfs, self.hardened.rootfs, self.hardened.blobs, environment,
+                                cache=self.dynamic)
         assertions = self._assertions(names, present)
         self.progress(3, 4)
         startup = self._startup(names[0] if names else None, present)
@@ -428,11 +436,14 @@ class _Session:
         targets = [loss.module for loss in failing]
         if not targets:
             return [], []
+        # the two sides run at once, so each gets half the jobs: every fresh interpreter imports its module and all
+        # it needs (139-146 MB resident each on the 3.3x bench image), and with ``jobs`` per side four of them ran
+        each = max(1, self.jobs // 2)
         alone, hardened = self.both(
             lambda: recheck(self.before_runner, self.original.label, name, targets, timeout, Confinement.STANDARD,
-                            self.jobs),
+                            each),
             lambda: recheck(self.after_runner, self.hardened.label, name, targets, timeout, Confinement.STANDARD,
-                            self.jobs),
+                            each),
         )
         order_dependent = [m for m in targets if not alone[m].ok]
         lost = [loss.evolve(after=hardened[loss.module]) for loss in failing

@@ -6,8 +6,10 @@ tests/unit/verify/test_sandbox_runner.py (bwrap)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -15,7 +17,9 @@ import pytest
 from harden.policy import VerifySettings
 from harden.verify.accounting import Ledger
 from harden.verify.api import _Session
+from harden.verify.result import ModuleLoss, ModuleOutcome, OutcomeKind
 from harden.verify.runners import Confinement, RunResult
+from harden.verify.survey import InterpreterSurvey
 
 
 class Idle:
@@ -79,3 +83,43 @@ def test_without_an_interrupt_both_sides_return_their_values_and_an_error_beside
 
     with pytest.raises(ValueError, match="beside"):
         both(lambda: 1, fails)
+
+
+class Recording:
+    """A runner that answers the walk's recheck commands (every target fails) and records how many jobs each
+    command asked for."""
+
+    kind = "recording"
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, int]] = []
+        self.lock = threading.Lock()
+
+    def run(self, argv: Sequence[str], *, timeout: float,
+            confinement: Confinement = Confinement.STANDARD) -> RunResult:
+        config = json.loads(argv[-1])
+        with self.lock:
+            self.asked.append((argv[-2], int(config["jobs"])))
+        lines = [json.dumps({"type": "module", "module": target, "kind": "error", "error": "ImportError: gone"})
+                 for target in config["targets"]]
+        return RunResult(0, "\n".join(lines), "")
+
+    def stop(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("jobs, each", [(2, 1), (4, 2), (1, 1), (3, 1)])
+def test_rechecks_side_by_side_share_the_jobs_between_the_two_images(jobs: int, each: int) -> None:
+    """Each side's fresh interpreters import a module and all it needs (139-146 MB resident each on the 3.3x
+    bench image): side by side, the two images together run no more than ``jobs`` at once."""
+    before, after = Recording(), Recording()
+    lost = ModuleOutcome("pkg.mod", OutcomeKind.ERROR, "ImportError: gone")
+    candidate = ModuleLoss("pkg.mod", ModuleOutcome("pkg.mod", OutcomeKind.OK), lost)
+    the_session = session(before, after)
+    the_session.jobs = jobs
+    the_session.original = cast(Any, SimpleNamespace(label="original"))
+    the_session.hardened = cast(Any, SimpleNamespace(label="hardened"))
+    the_session._recheck("/usr/bin/python3", [candidate], InterpreterSurvey("/usr/bin/python3"))
+    assert after.asked[0] == ("imports", jobs)  # the standard recheck runs alone: it keeps every job
+    assert before.asked == [("recheck", each)]
+    assert after.asked[1:] == [("recheck", each)]
