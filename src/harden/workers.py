@@ -12,12 +12,17 @@ The server imports the workers' modules once, and every worker starts with them 
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, cast
+from typing import Any, TypeVar, cast
+
+S = TypeVar("S")
+T = TypeVar("T")
+R = TypeVar("R")
 
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 WORKER_MODULES = ("harden.report.analysis", "harden.stages.strip_debug")
@@ -81,3 +86,26 @@ def process_pool(workers: int, *, initializer: Callable[..., object] | None = No
     """A pool of ``workers`` processes started with ``START_METHOD`` (inside ``worker_server``, the run's)."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=initializer,
                                initargs=initargs)
+
+
+def map_chunks(workers: int, work: Callable[[S, Sequence[T]], list[R]], items: Sequence[T], size: int,
+               state: S) -> list[R]:
+    """``work(state, chunk)`` over ``items`` in chunks of ``size``, in up to ``workers`` processes (at least one,
+    never this process); the results in order. ``state`` (a blob store …) is pickled once per worker, not per
+    chunk; ``work`` is a module-level function."""
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    with process_pool(max(1, min(workers, len(chunks))), initializer=_hold, initargs=(state,)) as pool:
+        return [result for done in pool.map(functools.partial(_apply, work), chunks) for result in done]
+
+
+_held: Any = None
+"""In a worker process: the state ``map_chunks`` gave it."""
+
+
+def _hold(state: object) -> None:
+    global _held
+    _held = state
+
+
+def _apply(work: Callable[[Any, Sequence[Any]], list[Any]], chunk: Sequence[Any]) -> list[Any]:
+    return work(_held, chunk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
@@ -74,3 +74,22 @@ def test_paused_workers_free_their_processes_and_the_next_pool_starts_them_again
             assert pool.submit(_seen_in_worker).result(timeout=60)[0] == []
         assert forkserver._forkserver._forkserver_pid not in (None, server)  # type: ignore[attr-defined]
     assert list(tmp_path.iterdir()) == []
+
+
+def _tag_chunk(state: dict[str, int], chunk: Sequence[int]) -> list[tuple[int, int, int, int]]:
+    state["calls"] += 1  # the worker's own copy: a state pickled once per worker counts its chunks
+    return [(item, state["base"], state["calls"], os.getpid()) for item in chunk]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_map_chunks_keeps_the_order_and_gives_each_worker_the_state_once(jobs: int) -> None:
+    state = {"base": 7, "calls": 0}
+    results = workers.map_chunks(jobs, _tag_chunk, list(range(10)), 3, state)
+    assert [item for item, _, _, _ in results] == list(range(10))
+    assert {base for _, base, _, _ in results} == {7}
+    assert os.getpid() not in {pid for _, _, _, pid in results}
+    assert 1 <= len({pid for _, _, _, pid in results}) <= jobs
+    calls = {pid: max(c for _, _, c, p in results if p == pid) for _, _, _, pid in results}
+    assert sum(calls.values()) == 4  # 4 chunks; a state pickled with each chunk would count 1 in every call
+    assert state["calls"] == 0
+    assert workers.map_chunks(jobs, _tag_chunk, [], 3, state) == []

@@ -4,17 +4,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from harden.elf.dynamic import DynamicCache, DynamicInfo, dynamic_of
 from harden.image.blobs import BlobStore
 from harden.image.model import Rootfs
-from harden.workers import process_pool
+from harden.workers import map_chunks
 
 _CHUNK = 512
 """Files per task: LIEF reads one in ~0.2 ms, so a task is worth its round trip."""
 
-_Task = list[tuple[str, str]]
 _Found = list[tuple[str, "DynamicInfo | str | None"]]
 
 
@@ -34,26 +33,13 @@ def read_ahead(cache: DynamicCache, rootfses: Iterable[Rootfs], blobs: BlobStore
                 todo[digest] = f"/{entry.path}"
     if not todo:
         return
-    tasks = list(todo.items())
-    chunks = [tasks[i : i + _CHUNK] for i in range(0, len(tasks), _CHUNK)]
-    with process_pool(1, initializer=_use_store, initargs=(blobs.subset(todo),)) as pool:
-        for found in pool.map(_read_chunk, chunks):
-            cache.update(found)
+    cache.update(map_chunks(1, _read_chunk, list(todo.items()), _CHUNK, blobs.subset(todo)))
 
 
-_worker_store: BlobStore | None = None
-
-
-def _use_store(blobs: BlobStore) -> None:
-    global _worker_store
-    _worker_store = blobs
-
-
-def _read_chunk(tasks: _Task) -> _Found:
+def _read_chunk(blobs: BlobStore, tasks: Sequence[tuple[str, str]]) -> _Found:
     """In a worker process: the dynamic information of one chunk of blobs."""
-    assert _worker_store is not None, "worker started without its blob store"
     found: _Found = []
     for digest, what in tasks:
-        with _worker_store.open(digest) as stream:
+        with blobs.open(digest) as stream:
             found.append((digest, dynamic_of(stream, what)))
     return found

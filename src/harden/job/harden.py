@@ -241,7 +241,7 @@ class HardenJob:
         progress.phase("verify" + (f" ({run.label}, {execution.how})" if self._count > 1 else ""))
         if run.elf_ahead is not None:
             run.elf_ahead.wait()  # its pool ends before the fork server stops
-        dynamic = read_for_linkage(loaded.rootfs, run.result.rootfs, blobs)  # in a worker process, before
+        dynamic = read_for_linkage(loaded.rootfs, run.result.rootfs, blobs)  # in a worker, before the fork server stops
         release_for_probes()  # the probes peak now; the reports' pools start the fork server again
         run.verification = verify(
             VerifyTarget("original", loaded.image.config, loaded.rootfs, blobs, original_engine),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import PurePosixPath
 
@@ -23,7 +23,7 @@ from harden.report.categories import size_by_category
 from harden.report.findings import find_issues
 from harden.report.inventory import inventory, os_info
 from harden.report.model import SideAnalysis, SizeCount
-from harden.workers import process_pool
+from harden.workers import map_chunks
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +104,8 @@ _Result = tuple[tuple[str, bool], ElfHardening | None]
 def _inspect_all(blobs: BlobStore, tasks: list[_Task], jobs: int) -> Iterable[_Result]:
     if jobs <= 1 or len(tasks) < PARALLEL_MIN:
         return [(key, _inspect_blob(blobs, key[0], name)) for key, name in tasks]
-    chunks = [tasks[i : i + _CHUNK] for i in range(0, len(tasks), _CHUNK)]
     needed = blobs.subset(key[0] for key, _ in tasks)  # what the workers read, pickled once per worker
-    with process_pool(min(jobs, len(chunks)), initializer=_use_store, initargs=(needed,)) as pool:
-        return [item for chunk in pool.map(_inspect_chunk, chunks) for item in chunk]
+    return map_chunks(jobs, _inspect_chunk, tasks, _CHUNK, needed)
 
 
 def _inspect_blob(blobs: BlobStore, digest: str, name: str) -> ElfHardening | None:
@@ -115,18 +113,9 @@ def _inspect_blob(blobs: BlobStore, digest: str, name: str) -> ElfHardening | No
         return inspect_elf(stream, name) if is_elf(stream) else None
 
 
-_worker_store: BlobStore | None = None
-
-
-def _use_store(blobs: BlobStore) -> None:
-    global _worker_store
-    _worker_store = blobs
-
-
-def _inspect_chunk(tasks: list[_Task]) -> list[_Result]:
+def _inspect_chunk(blobs: BlobStore, tasks: Sequence[_Task]) -> list[_Result]:
     """In a worker process: inspect one chunk of blobs."""
-    assert _worker_store is not None, "worker started without its blob store"
-    return [(key, _inspect_blob(_worker_store, key[0], name)) for key, name in tasks]
+    return [(key, _inspect_blob(blobs, key[0], name)) for key, name in tasks]
 
 
 def largest_files(rootfs: Rootfs, top: int = TOP_FILES) -> tuple[tuple[str, int], ...]:
