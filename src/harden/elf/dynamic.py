@@ -6,8 +6,8 @@ what versions need). On the ELF files of spark-k8s-python-deps it is faster than
 identical answers (``bench/elf_reader_bench.py``; the measured times and ratio are in ``bench/results/elf-readers.md``).
 
 LIEF is imported on the first read, not with this module: importing it adds ~49 MB to a process's resident memory
-(39 MB of it anonymous) for the rest of its life, so harden's own process leaves the reading to a worker process
-(``harden.elf.read_ahead``) and never loads it.
+(39 MB of it anonymous) for the rest of its life, so remove-unreachable and the linkage check leave the reading to
+a worker process (``harden.elf.read_ahead``) and harden's own process does not load it for them.
 """
 
 from __future__ import annotations

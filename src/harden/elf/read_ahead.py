@@ -1,5 +1,5 @@
 """The dynamic information of every file of some root filesystems, read with LIEF in worker processes into a
-``DynamicCache``. A ``Linker`` over that cache reads nothing itself, so harden's own process never imports LIEF
+``DynamicCache``. A ``Linker`` over that cache reads nothing itself, so harden's own process does not import LIEF
 (~49 MB resident for the rest of its life, which would stand beside the verification probes' peak)."""
 
 from __future__ import annotations
