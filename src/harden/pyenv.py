@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 from harden.image.blobs import BlobStore
 from harden.image.files import file_text
 from harden.image.model import EntryType, ImageConfig, Rootfs
+from harden.image.path_text import parent_text
 
 METADATA_SUFFIXES = (".dist-info", ".egg-info")
 """How a distribution's metadata folder (or single PKG-INFO file, ``*.egg-info``) is named in site-packages."""
@@ -109,12 +110,12 @@ def _is_executable(rootfs: Rootfs, path: PurePosixPath) -> bool:
     return entry is not None and entry.has_content
 
 
-def _exists_dir(rootfs: Rootfs, dirs: set[PurePosixPath], path: PurePosixPath) -> PurePosixPath | None:
-    """``path`` (or where its symlinks lead) when it is a directory of the rootfs."""
-    if path in dirs:
+def _exists_dir(rootfs: Rootfs, dirs: set[str], path: PurePosixPath) -> PurePosixPath | None:
+    """``path`` (or where its symlinks lead) when it is a directory of the rootfs (``dirs``: by path text)."""
+    if str(path) in dirs:
         return path
     resolved = rootfs.resolve(path)
-    if resolved is not None and resolved in dirs:
+    if resolved is not None and str(resolved) in dirs:
         return resolved
     return None
 
@@ -146,33 +147,39 @@ def _root_relative(path: str) -> PurePosixPath:
 
 
 class _Scan:
-    """One pass over the rootfs paths, collecting what discovery needs."""
+    """One pass over the rootfs paths, collecting what discovery needs. It reads each path's text (a parent is a
+    slice of it): making a PurePosixPath per parent is what this pass spent its time on."""
 
     def __init__(self, rootfs: Rootfs) -> None:
-        self.dirs: set[PurePosixPath] = set()
+        self.dirs: set[str] = set()
+        """Directories by path text: those with an entry, and those implied by an entry below them."""
         self.stdlibs: dict[PurePosixPath, tuple[PurePosixPath, str]] = {}
         self.site_dirs: dict[PurePosixPath, str] = {}
         self.venv_cfgs: list[PurePosixPath] = []
+        dirs = self.dirs
+        site_texts: dict[str, str] = {}  # one PurePosixPath per site directory, not one per path below it
         for path, entry in rootfs.entries.items():
-            if entry.type is EntryType.DIR:
-                self.dirs.add(path)
-            parent = path.parent
-            while parent != ROOT and parent not in self.dirs:
-                self.dirs.add(parent)
-                parent = parent.parent
             text = str(path)
-            if path.name == "pyvenv.cfg" and entry.has_content:
+            if entry.type is EntryType.DIR:
+                dirs.add(text)
+            parent = parent_text(text)
+            while parent != "." and parent not in dirs:
+                dirs.add(parent)
+                parent = parent_text(parent)
+            name = text[text.rfind("/") + 1 :]
+            if name == "pyvenv.cfg" and entry.has_content:
                 self.venv_cfgs.append(path)
-            if path.name in ("os.py", "os.pyc") and (match := _STDLIB.match(text)):
+            if name in ("os.py", "os.pyc") and (match := _STDLIB.match(text)):
                 prefix = PurePosixPath(match.group("prefix") or ".")
                 self.stdlibs.setdefault(path.parent, (prefix, match.group("ver")))
-            elif path.suffix == ".zip" and (match := _STDLIB_ZIP.match(text)):
+            elif name.endswith(".zip") and (match := _STDLIB_ZIP.match(text)):
                 prefix = PurePosixPath(match.group("prefix") or ".")
                 version = f"{match.group('major')}.{match.group('minor')}"
                 stdlib = prefix / match.group("lib") / f"python{version}"
                 self.stdlibs.setdefault(stdlib, (prefix, version))
             if "-packages" in text and (match := _SITE_DIR.match(text)):
-                self.site_dirs.setdefault(PurePosixPath(match.group(0)), match.group("ver"))
+                site_texts.setdefault(match.group(0), match.group("ver"))
+        self.site_dirs = {PurePosixPath(text): version for text, version in site_texts.items()}
 
 
 def _site_dirs_for(
@@ -200,7 +207,7 @@ def _base_envs(scan: _Scan, rootfs: Rootfs) -> list[PythonEnv]:
     for stdlib, (prefix, version) in sorted(scan.stdlibs.items()):
         if any(e.stdlib_dir == stdlib for e in envs):
             continue
-        debian_style = prefix == PurePosixPath("usr") and PurePosixPath("usr/lib/python3") in scan.dirs
+        debian_style = prefix == PurePosixPath("usr") and "usr/lib/python3" in scan.dirs
         envs.append(
             PythonEnv(
                 interpreter=_find_interpreter(rootfs, prefix / "bin", version),

@@ -12,13 +12,12 @@ The server imports the workers' modules once, and every worker starts with them 
 from __future__ import annotations
 
 import contextlib
-import functools
 import multiprocessing
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import Any, TypeVar, cast
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, Generic, TypeVar, cast
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -93,9 +92,41 @@ def map_chunks(workers: int, work: Callable[[S, Sequence[T]], list[R]], items: S
     """``work(state, chunk)`` over ``items`` in chunks of ``size``, in up to ``workers`` processes (at least one,
     never this process); the results in order. ``state`` (a blob store …) is pickled once per worker, not per
     chunk; ``work`` is a module-level function."""
+    return start_chunks(workers, work, items, size, state).results()
+
+
+class StartedChunks(Generic[R]):
+    """Chunks given to worker processes that run while this process goes on; ``results()`` waits for them (in
+    order) and stops the pool, ``cancel()`` stops it without them. One of the two must be called."""
+
+    def __init__(self, pool: ProcessPoolExecutor | None, futures: list[Future[list[R]]]) -> None:
+        self._pool = pool
+        self._futures = futures
+
+    def results(self) -> list[R]:
+        try:
+            return [result for future in self._futures for result in future.result()]
+        finally:
+            self.cancel()
+
+    def cancel(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def start_chunks(workers: int, work: Callable[[S, Sequence[T]], list[R]], items: Sequence[T], size: int,
+                 state: S) -> StartedChunks[R]:
+    """``map_chunks`` started: the workers run while the caller goes on (``StartedChunks.results()``)."""
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
-    with process_pool(max(1, min(workers, len(chunks))), initializer=_hold, initargs=(state,)) as pool:
-        return [result for done in pool.map(functools.partial(_apply, work), chunks) for result in done]
+    if not chunks:
+        return StartedChunks(None, [])
+    pool = process_pool(max(1, min(workers, len(chunks))), initializer=_hold, initargs=(state,))
+    try:
+        return StartedChunks(pool, [pool.submit(_apply, work, chunk) for chunk in chunks])
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
 
 
 _held: Any = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
@@ -93,3 +94,33 @@ def test_map_chunks_keeps_the_order_and_gives_each_worker_the_state_once(jobs: i
     assert sum(calls.values()) == 4  # 4 chunks; a state pickled with each chunk would count 1 in every call
     assert state["calls"] == 0
     assert workers.map_chunks(jobs, _tag_chunk, [], 3, state) == []
+
+
+def _wait_for_file(folder: str, chunk: Sequence[str]) -> list[tuple[str, int]]:
+    """Waits (at most 10 s) for a file this test's process writes only after start_chunks has returned."""
+    for _ in range(200):
+        if (Path(folder) / chunk[0]).exists():
+            return [(chunk[0], os.getpid())]
+        time.sleep(0.05)
+    return [("timed out", os.getpid())]
+
+
+def _mark_chunk(folder: str, chunk: Sequence[int]) -> list[int]:
+    (Path(folder) / f"ran-{chunk[0]}").touch()
+    time.sleep(0.2)
+    return list(chunk)
+
+
+def test_started_chunks_run_while_this_process_goes_on(tmp_path: Path) -> None:
+    started = workers.start_chunks(1, _wait_for_file, ["go"], 1, str(tmp_path))
+    (tmp_path / "go").touch()  # a start_chunks that waited for its workers would never get here in time
+    results = started.results()
+    assert [name for name, _ in results] == ["go"]
+    assert results[0][1] != os.getpid()
+
+
+def test_cancelled_chunks_stop_their_pool_before_the_queued_ones_run(tmp_path: Path) -> None:
+    started = workers.start_chunks(1, _mark_chunk, list(range(20)), 1, str(tmp_path))
+    started.cancel()
+    ran = len(list(tmp_path.glob("ran-*")))
+    assert ran < 20  # the chunks still queued when cancel() came were dropped, not run

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from harden.elf import glibc, musl
 from harden.elf.dynamic import DynamicCache, DynamicInfo, dynamic_of
 from harden.elf.musl import Requester, Resolution
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, Rootfs
+
+if TYPE_CHECKING:
+    from harden.elf.read_ahead import ReadingAhead
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +144,13 @@ class Linker:
     def read_all(self) -> None:
         """Read every file of the rootfs into the cache now, in a worker process: this process then never loads
         LIEF (``harden.elf.read_ahead``)."""
-        from harden.elf.read_ahead import read_ahead
+        self.start_reading().wait()
 
-        read_ahead(self.cache, [self.rootfs], self.blobs)
+    def start_reading(self) -> ReadingAhead:
+        """``read_all`` started: the worker reads while this process goes on; ``wait()`` before asking."""
+        from harden.elf.read_ahead import start_read_ahead
+
+        return start_read_ahead(self.cache, [self.rootfs], self.blobs)
 
     def is_elf(self, path: PurePosixPath | str) -> bool:
         return self.info(path) is not None

@@ -28,6 +28,7 @@ from pathlib import PurePosixPath
 from harden.image.blobs import BlobStore
 from harden.image.files import file_bytes
 from harden.image.model import Rootfs
+from harden.image.path_text import has_parent_in, is_below
 from harden.stages._globs import GlobSet
 
 log = logging.getLogger(__name__)
@@ -301,10 +302,12 @@ class ImportEvidence:
             return False
         if mention.search_any(import_statements(data)):
             return True
+        if b"import_module" not in data and b"__import__" not in data:  # a literal scan, faster than the regex
+            return False
         return mention.search_any(m.group(1) for m in _DYNAMIC.finditer(data))
 
     def _in_roots(self, path: PurePosixPath) -> bool:
-        return any(root == ROOT or root in path.parents for root in self.roots)
+        return any(is_below(path, root) for root in self.roots)
 
     def _roots_for(self, path: PurePosixPath) -> tuple[PurePosixPath, ...]:
         if self._in_roots(path):
@@ -407,8 +410,10 @@ def settle(evidence: ImportEvidence, candidates: Sequence[PurePosixPath]) -> Set
     while True:
         removed = {c for c in candidates if c not in kept}
 
-        def excluded(source: PurePosixPath, removed: set[PurePosixPath] = removed) -> bool:
-            return source in removed or any(parent in removed for parent in source.parents)
+        texts = {str(c) for c in removed}
+
+        def excluded(source: PurePosixPath, texts: set[str] = texts) -> bool:
+            return str(source) in texts or has_parent_in(source, texts)
 
         new = {c: s for c, s in evidence.importers(keys, excluded).items() if c not in kept}
         if not new:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from harden.image.model import EntryType, FileEntry, Rootfs, path_order
+from harden.image.path_text import has_parent_in, parent_text
 from harden.stages._globs import GlobSet
 
 ROOT = PurePosixPath(".")
@@ -22,26 +23,29 @@ class PathIndex:
 
     def __init__(self, rootfs: Rootfs) -> None:
         self.rootfs = rootfs
-        everything: set[PurePosixPath] = set()
-        for path in rootfs.entries:
-            if path == ROOT:
-                continue
-            everything.add(path)
-            for parent in path.parents:
-                if parent == ROOT or parent in everything:
-                    break
-                everything.add(parent)
-        self._paths: list[PurePosixPath] = sorted(everything, key=path_order)
-        self._children: dict[PurePosixPath, list[PurePosixPath]] = {}
+        # text keys: a path's parent as text is a slice, where PurePosixPath.parent makes (and hashes) a new object
+        entries = {str(path): path for path in rootfs.entries}
+        entries.pop(".", None)
+        implied: dict[str, PurePosixPath] = {}
+        for text in entries:
+            parent = parent_text(text)
+            while parent != "." and parent not in entries and parent not in implied:
+                implied[parent] = PurePosixPath(parent)
+                parent = parent_text(parent)
+        if implied:
+            self._paths: list[PurePosixPath] = sorted([*entries.values(), *implied.values()], key=path_order)
+        else:  # the common case: the rootfs's own order, computed once per Rootfs
+            self._paths = [entry.path for entry in rootfs if str(entry.path) != "."]
+        self._children: dict[str, list[PurePosixPath]] = {}
         for path in self._paths:
-            self._children.setdefault(path.parent, []).append(path)
+            self._children.setdefault(parent_text(str(path)), []).append(path)
 
     def __iter__(self) -> Iterator[PurePosixPath]:
         """Every path (entries and implied directories) in sorted order: parents before children."""
         return iter(self._paths)
 
     def __contains__(self, path: object) -> bool:
-        return path in self._children or path in self.rootfs
+        return str(path) in self._children or path in self.rootfs
 
     def entry(self, path: PurePosixPath) -> FileEntry | None:
         return self.rootfs.get(path)
@@ -51,10 +55,10 @@ class PathIndex:
         entry = self.rootfs.get(path)
         if entry is not None:
             return entry.type is EntryType.DIR
-        return path in self._children
+        return str(path) in self._children
 
     def children(self, path: PurePosixPath) -> tuple[PurePosixPath, ...]:
-        return tuple(self._children.get(path, ()))
+        return tuple(self._children.get(str(path), ()))
 
     def subtree(self, prefix: PurePosixPath, *, include_self: bool = True) -> Iterator[PurePosixPath]:
         """``prefix`` (if present and asked for) and every path below it, sorted."""
@@ -81,7 +85,7 @@ class PathIndex:
         for directory in sorted(parents, key=lambda p: len(p.parts), reverse=True):
             if directory in removed or not may_remove_dir(directory):
                 continue
-            children = self._children.get(directory, ())
+            children = self._children.get(str(directory), ())
             if children and all(child in removed for child in children):
                 removed.add(directory)
         return self.topmost_entries(removed)
@@ -94,12 +98,12 @@ class PathIndex:
         """The entries of ``removed`` with no removed entry above them. A directory implied by its children
         (no entry of its own) cannot be a ``Remove`` target, so its children stand in for it."""
         chosen: list[PurePosixPath] = []
-        chosen_set: set[PurePosixPath] = set()
+        chosen_texts: set[str] = set()
         for path in sorted(removed, key=path_order):
-            if path not in self.rootfs or any(parent in chosen_set for parent in path.parents):
+            if path not in self.rootfs or has_parent_in(path, chosen_texts):
                 continue
             chosen.append(path)
-            chosen_set.add(path)
+            chosen_texts.add(str(path))
         return chosen
 
 
@@ -121,19 +125,23 @@ def select_by_globs(
     """``rm -rf`` semantics with exceptions: a path matching ``remove`` goes with everything below it, except
     what matches ``keep`` or what ``protect`` gives a reason for (a kept path keeps everything below it, and
     its parents stay)."""
-    marked: dict[PurePosixPath, str] = {}
-    keeping: dict[PurePosixPath, str] = {}
+    marked: dict[str, str] = {}  # by path text, as parent_text gives a parent
+    keeping: dict[str, str] = {}
     kept: dict[PurePosixPath, str] = {}
+    marked_paths: list[PurePosixPath] = []
     for path in index:
-        why = keeping.get(path.parent)
-        if why is None and (keep_pattern := keep.first_match(path)) is not None:
+        text = str(path)
+        parent = parent_text(text)
+        why = keeping.get(parent)
+        if why is None and (keep_pattern := keep.first_match(text)) is not None:
             why = f"keep glob {keep_pattern!r}"
         if why is not None:
-            keeping[path] = why
-        pattern = marked.get(path.parent) or remove.first_match(path)
+            keeping[text] = why
+        pattern = marked.get(parent) or remove.first_match(text)
         if pattern is None:
             continue
-        marked[path] = pattern
+        marked[text] = pattern
+        marked_paths.append(path)
         if why is None and protect is not None:
             why = protect(path)
         if why is not None:
@@ -141,8 +149,8 @@ def select_by_globs(
     protected = set(kept)
     for path in kept:
         protected.update(path.parents)
-    removable = {path for path in marked if path not in protected}
-    removed = tuple((p, marked[p]) for p in index.topmost_entries(removable))
+    removable = {path for path in marked_paths if path not in protected}
+    removed = tuple((p, marked[str(p)]) for p in index.topmost_entries(removable))
     kept_top = tuple((p, kept[p]) for p in sorted(kept) if p.parent not in kept)
     return GlobSelection(removed, kept_top)
 

@@ -14,6 +14,7 @@ from harden.elf.linkage import Closure, Linker
 from harden.errors import UnsupportedImage
 from harden.image.files import file_bytes
 from harden.image.model import EntryType
+from harden.image.path_text import within_any
 from harden.ospkg import OsPackage, PackageDb, detect
 from harden.plan import Change, Plan, Remove, Skip
 from harden.pyenv import PythonEnv, find_python_envs
@@ -76,10 +77,16 @@ class _Reach:
         self.db = db
         self.env = dict(item.partition("=")[::2] for item in ctx.config.env)
         self.linker = Linker(ctx.rootfs, ctx.blobs, self.env)
-        self.linker.read_all()
-        self.lookup = PathLookup(ctx.rootfs)
-        self.envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
-        self.trees = _python_trees(self.envs)
+        reading = self.linker.start_reading()  # a worker reads the ELF files while this process reads the Python
+        try:
+            self.lookup = PathLookup(ctx.rootfs)
+            self.envs = find_python_envs(ctx.rootfs, ctx.config, ctx.blobs)
+            self.trees = _python_trees(self.envs)
+            self.runtime = self._runtime_names()
+        except BaseException:
+            reading.cancel()
+            raise
+        reading.wait()
         self.keep = self.settings.keep
         self.data = self.settings.runtime_data
         self.host = next((e.interpreter for e in self.envs if e.interpreter is not None), None)
@@ -107,7 +114,7 @@ class _Reach:
         """Every ELF file left must still link; a removal this stage planned must never break one."""
         left = self.rootfs.with_changes(remove=frozenset(gone)) if gone else self.rootfs
         linker = self.linker.with_rootfs(left)
-        objects = [e.path for e in left if e.has_content and not _in(e.path, gone) and linker.is_elf(e.path)]
+        objects = [e.path for e in left if e.has_content and linker.is_elf(e.path)]  # left holds nothing gone
         after = linker.check(objects, host=self.host)
         before = {(m.needing, m.name) for m in self.linker.check(objects, host=self.host).missing}
         broken = [m for m in after.missing if (m.needing, m.name) not in before]
@@ -142,7 +149,7 @@ class _Reach:
             self._program(roots, program, reason)
         optional = set(self.settings.optional_programs)
         shell = self._which("sh") is not None
-        for name in self._runtime_names():
+        for name in self.runtime:
             if name.kind == "library":
                 if self.host is not None:
                     self._library(roots, name)
@@ -364,7 +371,7 @@ class _Reach:
         return f"/{path}: the loader of a reachable program"
 
     def _in_trees(self, path: PurePosixPath) -> bool:
-        return any(path == tree or tree in path.parents for tree in self.trees)
+        return within_any(path, self.trees)
 
 
 @dataclass
