@@ -131,12 +131,13 @@ class Rootfs:
         if root in self._entries:
             yield self._entries[root]
         keys = self._sorted_keys()
+        by_text = self._text_index()  # a key's entry without parsing the key into a PurePosixPath
         start = f"{root}/"
         for index in range(bisect.bisect_left(keys, start), len(keys)):
             key = keys[index]
             if not key.startswith(start):
                 break
-            yield self._entries[PurePosixPath(key)]
+            yield by_text[key]
 
     def files(self) -> Iterator[FileEntry]:
         return (e for e in self._entries.values() if e.type is EntryType.FILE)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from harden.errors import PolicyError
+from harden.image.path_text import parent_text
 
 
 def _translate_component(component: str) -> str:
@@ -106,3 +107,22 @@ class GlobSet:
             if regex.fullmatch(text):
                 return pattern
         return None  # pragma: no cover - the combined regex matched, so one of its parts does
+
+
+class AncestryMatch:
+    """Whether a path or one of its parents (the root included) matches ``globs``: ``globs.matches(path) or
+    any(globs.matches(p) for p in path.parents)``, with each folder's answer remembered (paths share parents)."""
+
+    __slots__ = ("_globs", "_known")
+
+    def __init__(self, globs: GlobSet) -> None:
+        self._globs = globs
+        self._known: dict[str, bool] = {}
+
+    def __call__(self, path: PurePosixPath | str) -> bool:
+        text = str(path)
+        found = self._known.get(text)
+        if found is None:
+            found = self._globs.matches(text) or (text != "." and self(parent_text(text)))
+            self._known[text] = found
+        return found

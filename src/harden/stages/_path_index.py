@@ -81,13 +81,23 @@ class PathIndex:
         """The fewest paths whose removal removes exactly ``leaves``: a directory that ``may_remove_dir``
         allows and whose every child is removed is removed whole (and its own children are not listed)."""
         removed = set(leaves)
-        parents = {parent for leaf in removed for parent in leaf.parents if parent != ROOT}
-        for directory in sorted(parents, key=lambda p: len(p.parts), reverse=True):
-            if directory in removed or not may_remove_dir(directory):
+        texts = {str(leaf) for leaf in removed}
+        parents: set[str] = set()
+        for text in texts:
+            parent = parent_text(text)
+            while parent != "." and parent not in parents:
+                parents.add(parent)
+                parent = parent_text(parent)
+        for text in sorted(parents, key=lambda t: t.count("/"), reverse=True):  # the deepest first
+            if text in texts:
                 continue
-            children = self._children.get(str(directory), ())
-            if children and all(child in removed for child in children):
+            directory = PurePosixPath(text)
+            if not may_remove_dir(directory):
+                continue
+            children = self._children.get(text, ())
+            if children and all(str(child) in texts for child in children):
                 removed.add(directory)
+                texts.add(text)
         return self.topmost_entries(removed)
 
     def removal_targets(self, path: PurePosixPath) -> list[PurePosixPath]:

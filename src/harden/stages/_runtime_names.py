@@ -82,16 +82,16 @@ def _dotted(node: ast.AST) -> str:
     return ""
 
 
-def _aliases(tree: ast.AST) -> dict[str, str]:
+def _aliases(imports: Iterable[ast.Import | ast.ImportFrom]) -> dict[str, str]:
     """Local names bound to the modules and functions of interest: ``import subprocess as sp``,
     ``from subprocess import check_output``."""
     names: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in imports:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name in _PROCESS_MODULES | _LIBRARY_MODULES:
                     names[alias.asname or alias.name] = alias.name
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif node.module:
             for alias in node.names:
                 if node.module in _PROCESS_MODULES | _LIBRARY_MODULES or node.module.startswith("ctypes"):
                     names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
@@ -99,10 +99,15 @@ def _aliases(tree: ast.AST) -> dict[str, str]:
 
 
 def _names(tree: ast.AST, path: PurePosixPath) -> Iterator[RuntimeName]:
-    aliases = _aliases(tree)
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
+    imports: list[ast.Import | ast.ImportFrom] = []
+    calls: list[ast.Call] = []
+    for node in ast.walk(tree):  # one walk: the imports bind names for calls anywhere in the file
+        if isinstance(node, ast.Call):
+            calls.append(node)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            imports.append(node)
+    aliases = _aliases(imports)
+    for node in calls:
         dotted = _dotted(node.func)
         if not dotted:
             continue

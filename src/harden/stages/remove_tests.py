@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar
 
+from harden.image.path_text import has_parent_in, is_below, within_any
 from harden.plan import Change, Plan, Remove, Skip
 from harden.pyenv import METADATA_SUFFIXES, PythonEnv, find_python_envs
-from harden.stages._globs import GlobSet
+from harden.stages._globs import AncestryMatch, GlobSet
 from harden.stages._import_evidence import ImportEvidence, Scope, settle
 from harden.stages._path_index import PathIndex, shorten
 from harden.stages.base import StageContext, StageSettings
@@ -21,8 +22,17 @@ CATEGORY = "tests"
 
 
 def _inside_metadata(path: PurePosixPath, floor: PurePosixPath) -> bool:
-    """Whether ``path`` is (inside) a ``*.dist-info``/``*.egg-info`` below ``floor``."""
-    return any(part.endswith(METADATA_SUFFIXES) for part in path.parts[len(floor.parts) :])
+    """Whether ``path`` is (inside) a ``*.dist-info``/``*.egg-info`` below ``floor`` (on the texts: no parts
+    tuple cached on every path for the rest of the run)."""
+    text, top = str(path), str(floor)
+    below = text if top == "." else text[len(top) + 1 :] if is_below(text, top) else text
+    return any(part.endswith(METADATA_SUFFIXES) for part in below.split("/"))
+
+
+def _depth(path: PurePosixPath) -> int:
+    """``len(path.parts)``."""
+    text = str(path)
+    return 0 if text == "." else text.count("/") + 1
 
 
 def _site_and_stdlib_roots(envs: tuple[PythonEnv, ...]) -> tuple[list[PurePosixPath], list[PurePosixPath]]:
@@ -171,13 +181,15 @@ class RemoveTests:
         dir_names = set(settings.source_dir_names)
         leaves: set[PurePosixPath] = set()
         whole_dirs: set[PurePosixPath] = set()
+        removed = {str(p) for p in already}
+        kept = AncestryMatch(keep)
         for site_dir in site_dirs:
             for path in index.subtree(site_dir, include_self=False):
-                if _inside_metadata(path, site_dir) or any(p in already for p in (path, *path.parents)):
+                if _inside_metadata(path, site_dir) or str(path) in removed or has_parent_in(path, removed):
                     continue
-                if keep.matches(path) or any(keep.matches(p) for p in path.parents):
+                if kept(path):
                     continue
-                deep = len(path.parts) > len(site_dir.parts) + 1
+                deep = _depth(path) > _depth(site_dir) + 1
                 if path.name in dir_names and deep and index.is_dir(path):
                     whole_dirs.add(path)
                 elif patterns.matches(path.name) and not index.is_dir(path):
@@ -196,7 +208,7 @@ class RemoveTests:
                 whole_dirs.discard(directory)
                 continue
             leaves.update(index.subtree(directory))
-        targets = index.collapse(leaves, lambda d: d in whole_dirs or any(w in d.parents for w in whole_dirs))
+        targets = index.collapse(leaves, lambda d: within_any(d, whole_dirs))
         return [Remove(path, _source_reason(path, roots), CATEGORY) for path in targets]
 
 

@@ -10,7 +10,7 @@ from stage_helpers import FakeImage
 
 from harden.errors import PolicyError
 from harden.image.model import EntryType, FileEntry, Rootfs
-from harden.stages._globs import GlobSet
+from harden.stages._globs import AncestryMatch, GlobSet
 from harden.stages._path_index import PathIndex, prune_subtree, select_by_globs
 
 P = PurePosixPath
@@ -122,3 +122,19 @@ def test_prune_subtree_spares_kept_files(image: FakeImage) -> None:
     removed, kept = prune_subtree(index, P("pkg/docs"), GlobSet.of(["**/LICENSE*"]))
     assert removed == [P("pkg/docs/conf.py"), P("pkg/docs/guide")]
     assert kept == [(P("pkg/docs/LICENSE.txt"), "**/LICENSE*")]
+
+
+_NAMES = st.sampled_from(["usr", "lib", "tests", "doc", "a.py", "x"])
+
+
+@given(
+    paths=st.lists(st.lists(_NAMES, min_size=1, max_size=5).map(lambda parts: P(*parts)), min_size=1, max_size=20),
+    patterns=st.lists(st.sampled_from(["**/tests", "usr/lib", "usr/**/doc/**", "*", "x/**", "**/a.py"]),
+                      max_size=3),
+)
+def test_ancestry_match_answers_as_matching_the_path_and_each_parent(paths: list[PurePosixPath],
+                                                                     patterns: list[str]) -> None:
+    globs = GlobSet.of(patterns)
+    match = AncestryMatch(globs)
+    for path in paths:  # asked in any order: an answer remembered for a folder serves the paths below it
+        assert match(path) == (globs.matches(path) or any(globs.matches(p) for p in path.parents)), path
