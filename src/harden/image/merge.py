@@ -190,6 +190,8 @@ class _Merger:
         self._content: Content = _no_content
         self.listings: dict[str, tuple[ListedMember, ...]] = {}
         self._ancestry: dict[PurePosixPath, tuple[PurePosixPath, ...]] = {ROOT: (ROOT,)}
+        self._hiding: dict[PurePosixPath, bool] = {}
+        """For the layer being read: whether the directory's ancestors hide what it holds (``_hidden``)."""
 
     def _ancestors(self, path: PurePosixPath) -> tuple[PurePosixPath, ...]:
         """``path.parents`` (nearest first, "." last), as shared objects whose hashes are computed once."""
@@ -210,6 +212,7 @@ class _Merger:
     # -- one layer ---------------------------------------------------------------------------------------
     def merge_layer(self, layer: Layer, index: int) -> None:
         state = _LayerState(index)
+        self._hiding = {}
         meter = self.budget.layer(index, layer.diff_id, layer.size)
         listed: list[ListedMember] = []
         with _reading(layer, index, self.blobs, meter, listed=listed) as (members, content):
@@ -234,6 +237,16 @@ class _Merger:
             return True
         if path in self.whited:
             return True
+        parent = path.parent
+        hides = self._hiding.get(parent)
+        if hides is None:
+            hides = self._hiding[parent] = self._hidden_by_ancestors(path, layer)
+        return hides
+
+    def _hidden_by_ancestors(self, path: PurePosixPath, layer: int) -> bool:
+        """Whether a whiteout, an opaque marker or an upper layer's non-directory above ``path`` hides it. While
+        one layer is read, none of those changes (they are merged in when it ends, and this layer's own entries
+        never count), so the answer holds for every path of the same directory (``_hiding``)."""
         for parent in self._ancestors(path):
             if parent in self.opaque or parent in self.whited:
                 return True
@@ -386,19 +399,27 @@ class _Merger:
         return MergeResult(Rootfs(self.entries), problems, dict(self.listings))
 
     def _check_parents(self) -> None:
+        verdicts: dict[PurePosixPath, str | None] = {}  # by directory: why what it holds is unsafe (once each)
         for path in list(self.entries):
-            ancestors = self._ancestors(path)[-2::-1]  # from the top, without "."
-            for parent in ancestors:
-                above = self.entries.get(parent)
-                if above is None or above.type is EntryType.DIR:
-                    continue
-                if above.type is EntryType.SYMLINK:
-                    reason = f"written through symlink {parent} -> {above.linkname}"
-                else:
-                    reason = f"parent {parent} is a {above.type}, not a directory"
+            ancestors = self._ancestors(path)
+            if ancestors[0] in verdicts:
+                reason = verdicts[ancestors[0]]
+            else:
+                reason = verdicts[ancestors[0]] = self._unsafe_parent(ancestors)
+            if reason is not None:
                 self._problem(self.origin[path], str(path), reason)
                 self.bad.add(path)
-                break
+
+    def _unsafe_parent(self, ancestors: tuple[PurePosixPath, ...]) -> str | None:
+        """Why a path below ``ancestors`` (nearest first) is unsafe: the topmost one that is not a directory."""
+        for parent in ancestors[-2::-1]:  # from the top, without "."
+            above = self.entries.get(parent)
+            if above is None or above.type is EntryType.DIR:
+                continue
+            if above.type is EntryType.SYMLINK:
+                return f"written through symlink {parent} -> {above.linkname}"
+            return f"parent {parent} is a {above.type}, not a directory"
+        return None
 
     def _canonical_hardlinks(self) -> None:
         groups: dict[tuple[int, PurePosixPath], list[PurePosixPath]] = defaultdict(list)
@@ -436,8 +457,12 @@ class _Merger:
 
     def _implicit_parents(self) -> None:
         missing: set[PurePosixPath] = set()
+        seen: set[PurePosixPath] = set()  # a directory seen has had its own ancestors seen too
         for path in self.entries:
             for parent in self._ancestors(path):
+                if parent in seen:
+                    break
+                seen.add(parent)
                 if parent != ROOT and parent not in self.entries:
                     missing.add(parent)
         for path in missing:
