@@ -15,6 +15,7 @@ from harden.errors import InternalError
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
 from harden.plan import Add, GiveUp, Plan, Remove, Replace, SetConfig, Skip
+from harden.stages._import_evidence import ParsedImports
 from harden.stages.base import Progress, Stage, StageContext, StageSettings, no_progress
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def run_pipeline(
     """``stages`` are (stage, its typed settings) pairs in order, already filtered to the enabled ones
     (``Policy.enabled_stages()``)."""
     records: list[StageRecord] = []
+    parsed = ParsedImports()  # one run's: freed when the run ends
     for stage, settings in stages:
         if not isinstance(settings, stage.settings_type):
             raise InternalError(f"stage {stage.name} was given {type(settings).__qualname__}, "
@@ -133,7 +135,7 @@ def run_pipeline(
             on_stage(stage.name)
         started = time.perf_counter()
         bytes_before, files_before = rootfs.content_bytes(), file_count(rootfs)
-        ctx = StageContext(rootfs, config, blobs, settings, jobs, progress or no_progress)
+        ctx = StageContext(rootfs, config, blobs, settings, jobs, progress or no_progress, parsed)
         plan = stage.plan(ctx)
         rootfs, config, applied = apply_plan(rootfs, config, plan)
         record = StageRecord(

@@ -159,33 +159,39 @@ def _imports_from_regex(text: str) -> list[_Import]:
     return found
 
 
-def parse_imports(source: bytes, scope: Scope = EVERYTHING) -> list[_Import]:
-    """The imports of one Python source file (``ast``, else a regex, which ignores ``scope``)."""
-    found = _parsed(source)
+def parse_imports(source: bytes, scope: Scope = EVERYTHING, parsed: ParsedImports | None = None) -> list[_Import]:
+    """The imports of one Python source file (``ast``, else a regex, which ignores ``scope``); ``parsed``
+    remembers a file's parse by content."""
+    found = (parsed or ParsedImports(0)).of(source)
     if found is None:
         return _imports_from_regex(source.decode("utf-8", errors="replace"))
     return _imports_from_tree(found, source, scope)
 
 
-_PARSED_MAX = 4096
-_parsed_cache: OrderedDict[bytes, tuple[_Found, ...] | None] = OrderedDict()
+class ParsedImports:
+    """The imports ``ast`` finds in a source (None when it does not parse), remembered by content for one
+    pipeline run: stages that each gather import evidence (remove-docs, remove-tests) parse a big module once,
+    not once each. It ends with the run (held by its stage contexts), not with the process: what it holds was
+    ~12 MB resident on the 3.3x image when verification began."""
 
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._found: OrderedDict[bytes, tuple[_Found, ...] | None] = OrderedDict()
 
-def _parsed(source: bytes) -> tuple[_Found, ...] | None:
-    """The imports ``ast`` finds in ``source`` (None when it does not parse), remembered by content: stages
-    that each gather import evidence (remove-docs, remove-tests) parse a big module once, not once each."""
-    key = hashlib.sha256(source).digest()
-    if key in _parsed_cache:
-        _parsed_cache.move_to_end(key)
-        return _parsed_cache[key]
-    try:
-        found: tuple[_Found, ...] | None = _found_in_tree(ast.parse(source))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        found = None
-    _parsed_cache[key] = found
-    if len(_parsed_cache) > _PARSED_MAX:
-        _parsed_cache.popitem(last=False)
-    return found
+    def of(self, source: bytes) -> tuple[_Found, ...] | None:
+        key = hashlib.sha256(source).digest()
+        if key in self._found:
+            self._found.move_to_end(key)
+            return self._found[key]
+        try:
+            found: tuple[_Found, ...] | None = _found_in_tree(ast.parse(source))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            found = None
+        if self._size:
+            self._found[key] = found
+            if len(self._found) > self._size:
+                self._found.popitem(last=False)
+        return found
 
 
 def import_statements(data: bytes) -> Iterator[bytes]:
@@ -270,8 +276,10 @@ class ImportEvidence:
         fragments: Iterable[str] = (),
         scope: Scope = EVERYTHING,
         ignore: GlobSet | None = None,
+        parsed: ParsedImports | None = None,
     ) -> None:
         self.roots = tuple(dict.fromkeys(roots))
+        self._parsed = parsed
         self._rootfs = rootfs
         self._blobs = blobs
         self._scope = scope
@@ -332,7 +340,7 @@ class ImportEvidence:
         # application code keeps every import: its __main__ block may be what the image runs
         scope = self._scope if self._in_roots(path) else EVERYTHING
         targets: list[PurePosixPath] = []
-        for item in parse_imports(data, scope):
+        for item in parse_imports(data, scope, self._parsed):
             if item.level:
                 base = path.parent
                 for _ in range(item.level - 1):

@@ -15,6 +15,7 @@ from typing import ClassVar, Generic, Protocol, TypeVar
 from harden.image.blobs import BlobStore
 from harden.image.model import ImageConfig, Rootfs
 from harden.plan import Plan
+from harden.stages._import_evidence import ParsedImports
 from harden.stages._settings import InvalidSetting, StageSettings
 
 __all__ = ["InvalidSetting", "Progress", "Stage", "StageContext", "StageSettings", "no_progress"]
@@ -38,6 +39,8 @@ class StageContext(Generic[SettingsT_co]):
     settings: SettingsT_co
     jobs: int = 1
     progress: Progress = field(default=no_progress, compare=False)
+    parsed: ParsedImports = field(default_factory=ParsedImports, compare=False)
+    """Python sources parsed for their imports, shared by the stages of one run (see ``ParsedImports``)."""
 
 
 class Stage(Protocol[SettingsT_contra]):

@@ -61,7 +61,8 @@ class RemoveDocs:
         remaining = [c for c in candidates if c not in by_policy]
         if remaining:
             scope = Scope(skip_main_blocks=True)
-            evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, names, ctx.progress, scope=scope)
+            evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, names, ctx.progress, scope=scope,
+                                      parsed=ctx.parsed)
             settlement = settle(evidence, remaining)
             code = ctx.settings.remove_code
             for candidate in settlement.removed:

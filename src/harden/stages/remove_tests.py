@@ -93,7 +93,8 @@ class RemoveTests:
             settings.test_runner_functions, skip_main_blocks=settings.ignore_main_blocks
         )
         ignore = settings.ignore_importers
-        evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, words, ctx.progress, fragments, scope, ignore)
+        evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, words, ctx.progress, fragments, scope, ignore,
+                                  ctx.parsed)
         settlement = settle(evidence, remaining)
         for path in sorted(settlement.kept):
             importer = settlement.kept[path]
