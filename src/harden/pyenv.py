@@ -27,7 +27,7 @@ from pathlib import PurePosixPath
 from harden.image.blobs import BlobStore
 from harden.image.files import file_text
 from harden.image.model import EntryType, ImageConfig, Rootfs
-from harden.image.path_text import parent_text
+from harden.image.path_text import add_parents
 
 METADATA_SUFFIXES = (".dist-info", ".egg-info")
 """How a distribution's metadata folder (or single PKG-INFO file, ``*.egg-info``) is named in site-packages."""
@@ -162,10 +162,7 @@ class _Scan:
             text = str(path)
             if entry.type is EntryType.DIR:
                 dirs.add(text)
-            parent = parent_text(text)
-            while parent != "." and parent not in dirs:
-                dirs.add(parent)
-                parent = parent_text(parent)
+            add_parents(text, dirs)
             name = text[text.rfind("/") + 1 :]
             if name == "pyvenv.cfg" and entry.has_content:
                 self.venv_cfgs.append(path)

@@ -17,6 +17,15 @@ def parent_text(text: str) -> str:
     return text[:cut] if cut > 0 else "."
 
 
+def add_parents(text: str, folders: set[str]) -> None:
+    """Add the text of each parent of the path ``text`` (the root excepted) to ``folders``, climbing until one is
+    already there: when every path is added this way, each folder's own parents are there too."""
+    parent = parent_text(text)
+    while parent != "." and parent not in folders:
+        folders.add(parent)
+        parent = parent_text(parent)
+
+
 def is_below(path: PurePosixPath | str, folder: PurePosixPath | str) -> bool:
     """``folder in path.parents``: strictly below (the root is above every other path)."""
     text, top = str(path), str(folder)

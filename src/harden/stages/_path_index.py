@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from harden.image.model import EntryType, FileEntry, Rootfs, path_order
-from harden.image.path_text import has_parent_in, parent_text
+from harden.image.path_text import add_parents, has_parent_in, parent_text
 from harden.stages._globs import GlobSet
 
 ROOT = PurePosixPath(".")
@@ -26,14 +26,12 @@ class PathIndex:
         # text keys: a path's parent as text is a slice, where PurePosixPath.parent makes (and hashes) a new object
         entries = {str(path): path for path in rootfs.entries}
         entries.pop(".", None)
-        implied: dict[str, PurePosixPath] = {}
+        folders: set[str] = set()
         for text in entries:
-            parent = parent_text(text)
-            while parent != "." and parent not in entries and parent not in implied:
-                implied[parent] = PurePosixPath(parent)
-                parent = parent_text(parent)
+            add_parents(text, folders)
+        implied = [PurePosixPath(text) for text in folders if text not in entries]
         if implied:
-            self._paths: list[PurePosixPath] = sorted([*entries.values(), *implied.values()], key=path_order)
+            self._paths: list[PurePosixPath] = sorted([*entries.values(), *implied], key=path_order)
         else:  # the common case: the rootfs's own order, computed once per Rootfs
             self._paths = [entry.path for entry in rootfs if str(entry.path) != "."]
         self._children: dict[str, list[PurePosixPath]] = {}
@@ -84,10 +82,7 @@ class PathIndex:
         texts = {str(leaf) for leaf in removed}
         parents: set[str] = set()
         for text in texts:
-            parent = parent_text(text)
-            while parent != "." and parent not in parents:
-                parents.add(parent)
-                parent = parent_text(parent)
+            add_parents(text, parents)
         for text in sorted(parents, key=lambda t: t.count("/"), reverse=True):  # the deepest first
             if text in texts:
                 continue

@@ -25,8 +25,9 @@ def _inside_metadata(path: PurePosixPath, floor: PurePosixPath) -> bool:
     """Whether ``path`` is (inside) a ``*.dist-info``/``*.egg-info`` below ``floor`` (on the texts: no parts
     tuple cached on every path for the rest of the run)."""
     text, top = str(path), str(floor)
-    below = text if top == "." else text[len(top) + 1 :] if is_below(text, top) else text
-    return any(part.endswith(METADATA_SUFFIXES) for part in below.split("/"))
+    if top != "." and is_below(text, top):
+        text = text[len(top) + 1 :]
+    return any(part.endswith(METADATA_SUFFIXES) for part in text.split("/"))
 
 
 def _depth(path: PurePosixPath) -> int:
@@ -185,12 +186,13 @@ class RemoveTests:
         removed = {str(p) for p in already}
         kept = AncestryMatch(keep)
         for site_dir in site_dirs:
+            shallow = _depth(site_dir) + 1  # the depth of what sits right in the site directory
             for path in index.subtree(site_dir, include_self=False):
                 if _inside_metadata(path, site_dir) or str(path) in removed or has_parent_in(path, removed):
                     continue
                 if kept(path):
                     continue
-                deep = _depth(path) > _depth(site_dir) + 1
+                deep = _depth(path) > shallow
                 if path.name in dir_names and deep and index.is_dir(path):
                     whole_dirs.add(path)
                 elif patterns.matches(path.name) and not index.is_dir(path):

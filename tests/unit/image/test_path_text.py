@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from pathlib import PurePosixPath
 
-from harden.image.path_text import has_parent_in, is_below, is_within, parent_text, within_any
+from harden.image.path_text import add_parents, has_parent_in, is_below, is_within, parent_text, within_any
 
 PATHS = [PurePosixPath(p) for p in (
     ".", "usr", "usr/lib", "usr/lib/python3.11", "usr/lib/python3.11/os.py", "usr/lib64", "usr/libexec/x",
@@ -32,3 +32,12 @@ def test_within_any_and_has_parent_in_answer_as_parents_do() -> None:
             for path in PATHS:
                 assert within_any(path, folders) == any(path == f or f in path.parents for f in folders)
                 assert has_parent_in(path, texts) == any(str(p) in texts for p in path.parents), (path, texts)
+
+
+def test_add_parents_collects_every_parent_but_the_root_whatever_the_order() -> None:
+    expected = {str(parent) for path in PATHS for parent in path.parents if str(parent) != "."}
+    for order in (PATHS, list(reversed(PATHS))):
+        folders: set[str] = set()
+        for path in order:
+            add_parents(str(path), folders)
+        assert folders == expected
