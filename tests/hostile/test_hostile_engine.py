@@ -138,16 +138,28 @@ def test_failed_publish_leaves_no_tag_and_no_image(scene: Scene, docker_client: 
     assert derived_images(docker_client, source_id) == [], "the verified but unpublished image was left behind"
 
 
+WAITING_SMOKE = """
+[[verify.smoke]]
+name = "waits-for-the-interrupt"
+timeout_seconds = 900
+code = "import time; time.sleep(900)"
+"""
+"""A probe that outlives any wait for the image to show up in the engine's list: without it, harden's few
+seconds of verification could end (and the run succeed) while the test still waited for the list, so that
+the Ctrl-C would land on a finished run."""
+
+
 def test_interrupt_during_engine_verification_leaves_no_tag_and_no_image(
         scene: Scene, docker_client: Any, engine_python: tuple[str, str]) -> None:
-    """Ctrl-C once the hardened image is in the engine (verification is running there): exit 130, no tag,
-    and the untagged image is removed on the way out."""
+    """Ctrl-C once the hardened image is in the engine (verification is running there, held by a smoke test
+    that sleeps): exit 130 well before the smoke test's own timeout, no tag, and the untagged image is removed
+    on the way out."""
     import docker.errors
 
     source, source_id = engine_python
     repo = source.rsplit(":", 1)[0]
     policy = scene.inputs / "fast.toml"
-    policy.write_text(host_python.FAST_POLICY)
+    policy.write_text(host_python.FAST_POLICY + WAITING_SMOKE)
     before = scene.snapshot()
     proc = scene.spawn("image", source, "--policy", str(policy), "--runner", "engine", "--jobs", "1",
                        "--tag", f"{repo}:interrupted", "--report-dir", str(scene.reports / "r"))
