@@ -429,3 +429,20 @@ def merged_rootfs(layers: Sequence[bytes], blobs: BlobStore, *, sanitize: bool =
     from harden.image.merge import merge_layers
 
     return merge_layers(memory_layers(layers), blobs, sanitize=sanitize).rootfs
+
+
+def load_archive(archive: Path, client: Any) -> str:
+    """Load a docker-archive into the engine with the docker SDK alone (not harden's loader); the id of the
+    image, found by its config's digest."""
+    with tarfile.open(archive) as tar:
+        manifest = tar.extractfile("manifest.json")
+        assert manifest is not None
+        config_name = json.load(manifest)[0]["Config"]
+        config = tar.extractfile(config_name)
+        assert config is not None
+        digest = "sha256:" + hashlib.sha256(config.read()).hexdigest()
+    with archive.open("rb") as stream:
+        for chunk in client.api.load_image(stream):
+            if isinstance(chunk, dict) and ("error" in chunk or "errorDetail" in chunk):
+                raise RuntimeError(f"the engine could not load {archive}: {chunk}")
+    return str(client.images.get(digest).id)

@@ -15,7 +15,7 @@ from harden.image.blobs import BlobStore
 from harden.image.merge import merge_layers
 from harden.image.model import FileEntry, Rootfs
 from harden.image.transports import open_image
-from harden.image.transports.daemon import load_archive, remove_image, tag_image
+from harden.image.transports.daemon import remove_image, tag_image
 from harden.image.transports.docker_archive import write_docker_archive
 from harden.image.writer import with_written_layers, write_layer
 
@@ -26,6 +26,7 @@ from imagefactory import (
     directory,
     file,
     hardlink,
+    load_archive,
     make_layer_tar,
     symlink,
     whiteout,
@@ -72,7 +73,7 @@ def test_load_untagged_then_tag_then_read_back(
     blobs = BlobStore(tmp_path / "blobs")
     original = merge_layers(open_image(f"docker-archive:{source}", tmp_path / "ws").layers, blobs).rootfs
 
-    image_id = load_archive(source, client=docker_client)
+    image_id = load_archive(source, docker_client)
     cleanup.append(image_id)
     assert docker_client.images.get(image_id).tags == []  # loading never tags
 
@@ -106,7 +107,7 @@ def test_real_image_round_trip(
     layer = write_layer(rootfs, blobs, tmp_path / "layer.tar", clamp_mtime=0)
     config = with_written_layers(image.config, [layer], created_by="harden test", epoch=0)
     archive = write_docker_archive(config, [layer], tmp_path / "squashed.tar")
-    image_id = load_archive(archive, client=docker_client)
+    image_id = load_archive(archive, docker_client)
     cleanup.append(image_id)
     loaded = open_image(image_id, tmp_path / "ws2", engine=docker_client)
     assert loaded.config.diff_ids == (layer.diff_id,)

@@ -121,9 +121,10 @@ def deep_delete(hardened: dict[str, Any], docker_client: Any,
     from harden.image.blobs import BlobStore
     from harden.image.merge import merge_layers
     from harden.image.transports import open_image
-    from harden.image.transports.daemon import load_archive, remove_image
+    from harden.image.transports.daemon import remove_image
     from harden.image.transports.docker_archive import write_docker_archive
     from harden.image.writer import with_written_layers, write_layer
+    from imagefactory import load_archive
 
     assert hardened["proc"].returncode == 0, hardened["proc"].stderr[-2000:]
     work = tmp_path_factory.mktemp("deep-delete")
@@ -134,7 +135,7 @@ def deep_delete(hardened: dict[str, Any], docker_client: Any,
     broken = rootfs.with_changes(remove=frozenset({victim}))
     layer = write_layer(broken, blobs, work / "layer.tar", clamp_mtime=0)
     config = with_written_layers(image.config, [layer], created_by="test: one module deleted", epoch=0)
-    image_id = load_archive(write_docker_archive(config, [layer], work / "broken.tar"), client=docker_client)
+    image_id = load_archive(write_docker_archive(config, [layer], work / "broken.tar"), docker_client)
     yield image_id
     remove_image(image_id, client=docker_client)
 

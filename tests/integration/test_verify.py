@@ -305,9 +305,10 @@ def test_an_interpreter_gone_from_the_hardened_image_fails(images: Images, tmp_p
 @pytest.fixture(scope="module")
 def engine_images(images: Images, docker_client: Any,
                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    from harden.image.transports.daemon import load_archive, remove_image
+    from harden.image.transports.daemon import remove_image
     from harden.image.transports.docker_archive import write_docker_archive
     from harden.image.writer import with_written_layers, write_layer
+    from imagefactory import load_archive
 
     folder = tmp_path_factory.mktemp("verify-engine")
     loaded = []
@@ -316,7 +317,7 @@ def engine_images(images: Images, docker_client: Any,
         layer = write_layer(rootfs, images.blobs, folder / f"{name}.layer.tar", clamp_mtime=0)
         final = with_written_layers(image_config, [layer], created_by=f"test_verify {name}", epoch=0)
         archive = write_docker_archive(final, [layer], folder / f"{name}.docker-archive.tar")
-        loaded.append(load_archive(archive, client=docker_client))
+        loaded.append(load_archive(archive, docker_client))
         layer.path.unlink()
         archive.unlink()
     yield loaded[0], loaded[1]

@@ -80,7 +80,7 @@ def dynamic_of(stream: IO[bytes], what: str) -> DynamicInfo | str | None:
     if stream.read(4) != MAGIC:
         return None
     try:
-        return read_dynamic(stream, what)
+        return _parsed(stream, what)
     except ElfError as exc:
         return exc.one_line()
 
@@ -91,6 +91,11 @@ def read_dynamic(stream: IO[bytes], what: str = "ELF file") -> DynamicInfo:
     stream.seek(0)
     if stream.read(4) != MAGIC:
         raise ElfError(f"{what} is not an ELF file")
+    return _parsed(stream, what)
+
+
+def _parsed(stream: IO[bytes], what: str) -> DynamicInfo:
+    """``read_dynamic`` once the magic is checked."""
     stream.seek(0)
     binary = _lief().ELF.parse(cast(Any, stream), _config())
     if binary is None:

@@ -30,13 +30,16 @@ class Loaded:
     dropped: tuple[Any, ...]
     efficiency: Efficiency | None = None
     """The report's layer-efficiency figure, computed from the member headers the merge read; the headers
-    themselves (one object per member of every layer) are not kept through the run."""
+    themselves (one object per member of every layer) are not kept through the run. None when not measured
+    (``measure_efficiency=False``) or when the source layers could not be read again."""
 
 
 def load_and_merge(reference: str, workspace: Path, blobs: BlobStore, progress: ProgressReporter,
                    *, sanitize: bool = False, size_limit: SizeLimit | None = None,
-                   platform: Platform | None = None, registry: RegistryOptions | None = None) -> Loaded:
-    """Read and merge the one image ``reference`` names (of an index: ``platform``'s, default this machine's)."""
+                   platform: Platform | None = None, registry: RegistryOptions | None = None,
+                   measure_efficiency: bool = True) -> Loaded:
+    """Read and merge the one image ``reference`` names (of an index: ``platform``'s, default this machine's);
+    ``measure_efficiency=False`` where no report shows the layer efficiency (``harden verify``)."""
     from harden.image.space import limit_for
     from harden.image.transports import RegistryOptions, open_image, parse_reference
 
@@ -44,11 +47,13 @@ def load_and_merge(reference: str, workspace: Path, blobs: BlobStore, progress: 
     progress.phase(f"read {reference}")
     limit = limit_for(size_limit, workspace)  # None: the default, from the workspace's free space
     image = open_image(ref, workspace, limit=limit, platform=platform, registry=registry or RegistryOptions())
-    return merge_image(ref, image, blobs, progress, sanitize=sanitize, limit=limit)
+    return merge_image(ref, image, blobs, progress, sanitize=sanitize, limit=limit,
+                       measure_efficiency=measure_efficiency)
 
 
 def merge_image(ref: ImageRef, image: Image, blobs: BlobStore, progress: ProgressReporter, *,
-                sanitize: bool = False, limit: SizeLimit | None = None, label: str | None = None) -> Loaded:
+                sanitize: bool = False, limit: SizeLimit | None = None, label: str | None = None,
+                measure_efficiency: bool = True) -> Loaded:
     """Merge ``image`` (of ``ref``); ``label`` names its platform in the progress when a run has several."""
     from harden.image.config_check import check_config
     from harden.image.merge import merge_layers
@@ -57,7 +62,8 @@ def merge_image(ref: ImageRef, image: Image, blobs: BlobStore, progress: Progres
     check_config(image.config, ref.text)
     progress.phase(f"merge {len(image.layers)} layers" + (f" ({label})" if label else ""))
     merged = merge_layers(image.layers, blobs, sanitize=sanitize, limit=limit)
-    return Loaded(ref, image, merged.rootfs, tuple(merged.dropped), efficiency_of(image, merged.listings))
+    efficiency = efficiency_of(image, merged.listings) if measure_efficiency else None
+    return Loaded(ref, image, merged.rootfs, tuple(merged.dropped), efficiency)
 
 
 def program_head(loaded: Loaded, blobs: BlobStore) -> bytes | None:

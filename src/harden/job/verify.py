@@ -36,9 +36,9 @@ def verify_references(original: str, hardened: str, *, policy: Policy, report_di
     with Workspace() as ws, worker_server():
         blobs = BlobStore(ws.path / "blobs")
         before = load_and_merge(original, ws.path / "original", blobs, progress, size_limit=size_limit,
-                                platform=platform, registry=registry)
+                                platform=platform, registry=registry, measure_efficiency=False)
         after = load_and_merge(hardened, ws.path / "hardened", blobs, progress, size_limit=size_limit,
-                               platform=platform, registry=registry)
+                               platform=platform, registry=registry, measure_efficiency=False)
         progress.phase(f"plan {policy.name} on the original (what it removes on purpose)")
         planned = run_pipeline(before.rootfs, before.image.config, blobs, policy.enabled_stages(), jobs=jobs)
         progress.phase("verify")

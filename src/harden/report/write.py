@@ -190,7 +190,7 @@ def build_run_reports(
         original=before,
         hardened=after,
         result=result,
-        efficiency=efficiency if efficiency is not None else efficiency_of(source_image),
+        efficiency=_measured(efficiency, source_image),
         verification=verification,
         dropped=dropped,
         extra_findings=extra,
@@ -223,10 +223,15 @@ def write_review_reports(
                      generated_at=generated_at, platform=source_image.config.platform, os=side.os)
     identity = Identity(kind="review", source=source, generated_at=generated_at, source_digest=digest,
                         platform=source_image.config.platform, policy=policy, layers=len(source_image.layers))
-    figure = efficiency if efficiency is not None else efficiency_of(source_image)
-    report = build_report(identity, original=side, efficiency=figure, dropped=dropped, sbom=SbomRefs(SBOM_ORIGINAL))
+    report = build_report(identity, original=side, efficiency=_measured(efficiency, source_image), dropped=dropped,
+                          sbom=SbomRefs(SBOM_ORIGINAL))
     files = _write_set(report_dir, report, {SBOM_ORIGINAL: sbom})
     return WrittenReports(report_dir, tuple(files), side.findings, report)
+
+
+def _measured(efficiency: Efficiency | None, source_image: Image) -> Efficiency | None:
+    """The layer efficiency the caller measured, or (none given) measured now from the source layers."""
+    return efficiency if efficiency is not None else efficiency_of(source_image)
 
 
 def default_report_dir(reference: str) -> Path:

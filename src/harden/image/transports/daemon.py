@@ -244,13 +244,6 @@ def _untag(tag: str, image_id: str, previous: str | None) -> None:
 _LOADED = re.compile(r"(^Loaded image ID: |^Loaded image: )(.+)$", re.MULTILINE)
 
 
-def load_archive(archive: Path, *, client: Any = None) -> str:
-    """Load a docker-archive (written without RepoTags) into the engine; return the image id."""
-    image = read_docker_archive(TarArchive(archive, f"docker-archive {archive}"))
-    with archive.open("rb") as stream:
-        return load_stream(stream, image.config_digest, archive.name, client=client)
-
-
 def load_stream(body: Iterable[bytes] | IO[bytes], config_digest: str | None, what: str, *,
                 client: Any = None) -> str:
     """Send a docker-archive (a file, or chunks as they are made: sent chunked, never written to disk) to the
@@ -335,7 +328,7 @@ def remove_image(image_id: str, *, client: Any = None) -> None:
 
 
 _last: tuple[tuple[str, ...], Any] | None = None
-"""The engine client this module connected last, with the choice it was made from: ``load_archive`` then
+"""The engine client this module connected last, with the choice it was made from: ``load_stream`` then
 ``tag_image`` in one run share it instead of connecting twice (each connect asks the engine its version)."""
 
 
