@@ -29,7 +29,7 @@ def hardened(deps_image: str, docker_client: Any, tmp_path_factory: pytest.TempP
 
     out = tmp_path_factory.mktemp("e2e")
     source_id = docker_client.images.get(deps_image).id
-    with contextlib.suppress(docker.errors.ImageNotFound):
+    with contextlib.suppress(docker.errors.NotFound):  # podman answers a missing tag's removal with NotFound
         docker_client.images.remove(HARDENED_TAG)
     proc = subprocess.run(
         [sys.executable, "-m", "harden", "image", deps_image, "--tag", HARDENED_TAG,
