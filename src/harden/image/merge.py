@@ -72,15 +72,17 @@ class MergeResult:
     dropped: tuple[DroppedEntry, ...] = ()
     listings: Mapping[str, tuple[ListedMember, ...]] = field(default_factory=dict)
     """Every member header of each layer the merge read, by diff_id (the report's efficiency figure reads them
-    instead of parsing the tars a second time)."""
+    instead of parsing the tars a second time); empty when ``merge_layers`` was asked not to list them."""
 
 
 def merge_layers(
-    layers: Sequence[Layer], blobs: BlobStore, *, sanitize: bool = False, limit: SizeLimit | None = None
+    layers: Sequence[Layer], blobs: BlobStore, *, sanitize: bool = False, limit: SizeLimit | None = None,
+    list_members: bool = True,
 ) -> MergeResult:
     """Merge ``layers`` (oldest first, as in the config) into one Rootfs; contents go into ``blobs``. The
-    layers may expand to at most ``limit`` uncompressed bytes in all (None: no limit)."""
-    merger = _Merger(blobs, limit)
+    layers may expand to at most ``limit`` uncompressed bytes in all (None: no limit). ``list_members=False``
+    where nothing reads the listings (no efficiency figure)."""
+    merger = _Merger(blobs, limit, list_members)
     for index in range(len(layers) - 1, -1, -1):
         merger.merge_layer(layers[index], index)
     return merger.finish(sanitize=sanitize)
@@ -176,8 +178,9 @@ class _LayerState:
 
 
 class _Merger:
-    def __init__(self, blobs: BlobStore, limit: SizeLimit | None = None) -> None:
+    def __init__(self, blobs: BlobStore, limit: SizeLimit | None = None, list_members: bool = True) -> None:
         self.blobs = blobs
+        self.list_members = list_members
         self.budget = ImageBudget(limit)
         self.entries: dict[PurePosixPath, FileEntry] = {}
         self.origin: dict[PurePosixPath, int] = {}
@@ -214,13 +217,14 @@ class _Merger:
         state = _LayerState(index)
         self._hiding = {}
         meter = self.budget.layer(index, layer.diff_id, layer.size)
-        listed: list[ListedMember] = []
+        listed: list[ListedMember] | None = [] if self.list_members else None
         with _reading(layer, index, self.blobs, meter, listed=listed) as (members, content):
             self._content = content
             for member in members:
                 self._member(member, state)
         self._content = _no_content
-        self.listings[layer.diff_id] = tuple(listed)
+        if listed is not None:
+            self.listings[layer.diff_id] = tuple(listed)
         if state.refetch:
             self._refetch(layer, state)
         self.whited |= state.whited

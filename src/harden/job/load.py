@@ -61,7 +61,7 @@ def merge_image(ref: ImageRef, image: Image, blobs: BlobStore, progress: Progres
 
     check_config(image.config, ref.text)
     progress.phase(f"merge {len(image.layers)} layers" + (f" ({label})" if label else ""))
-    merged = merge_layers(image.layers, blobs, sanitize=sanitize, limit=limit)
+    merged = merge_layers(image.layers, blobs, sanitize=sanitize, limit=limit, list_members=measure_efficiency)
     efficiency = efficiency_of(image, merged.listings) if measure_efficiency else None
     return Loaded(ref, image, merged.rootfs, tuple(merged.dropped), efficiency)
 

@@ -191,3 +191,21 @@ def test_a_loaded_image_keeps_the_efficiency_figure_and_not_the_headers(tmp_path
     assert loaded.efficiency == layer_efficiency(memory_layers([LOWER, UPPER]))
     assert loaded.efficiency is not None and loaded.efficiency.layers  # a figure of these two layers
     assert "listings" not in Loaded.__slots__
+
+
+def test_a_merge_asked_not_to_list_keeps_no_headers_and_merges_the_same(tmp_path: Path, workdir: Path) -> None:
+    """``harden verify`` shows no efficiency figure: its merges list no headers and the root filesystem is the
+    one a listing merge makes."""
+    from harden.image.transports import parse_reference
+    from harden.job.load import merge_image
+    from harden.progress import SilentProgress
+
+    archive = write_docker_archive(tmp_path / "img.tar", [LOWER, UPPER], layout="podman")
+    image = open_image(f"docker-archive:{archive}", workdir)
+    unlisted = merge_layers(image.layers, BlobStore(tmp_path / "a"), list_members=False)
+    listed = merge_layers(image.layers, BlobStore(tmp_path / "b"))
+    assert unlisted.listings == {} and listed.listings
+    assert list(unlisted.rootfs) == list(listed.rootfs)
+    loaded = merge_image(parse_reference(f"docker-archive:{archive}"), image, BlobStore(tmp_path / "c"),
+                         SilentProgress(), measure_efficiency=False)
+    assert loaded.efficiency is None
