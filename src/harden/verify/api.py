@@ -397,13 +397,17 @@ class _Session:
         gone = [loss for loss in candidates if loss.before.origin and not exists(self.hardened.rootfs,
                                                                                    loss.before.origin)]
         present = [loss for loss in candidates if loss not in gone]
-        lost, order_dependent = self._recheck(name, present, new)
-        lost += [loss.evolve(after=ModuleOutcome(loss.module, OutcomeKind.NOT_RUN,
-                                                 f"its file {loss.before.origin} is gone from the "
-                                                 f"{self.hardened.label} image")) for loss in gone]
+        gone = [loss.evolve(after=ModuleOutcome(loss.module, OutcomeKind.NOT_RUN,
+                                                f"its file {loss.before.origin} is gone from the "
+                                                f"{self.hardened.label} image")) for loss in gone]
         ledger = replace(self.ledger, distributions=tuple(sorted(
             {*self.ledger.distributions, *excused_modules(self.allowed_removals, old.distributions)})))
-        accounted = account_losses(lost, ledger, real=self._real, opened=old.opened)
+
+        def account(losses: Sequence[ModuleLoss]) -> tuple[ModuleLoss, ...]:
+            return account_losses(losses, ledger, real=self._real, opened=old.opened)
+
+        lost, order_dependent = self._recheck(name, present, new, gone, account)
+        accounted = account([*lost, *gone])
         return import_diff(name, old.modules, new.modules, accounted, skipped=old.skipped,
                            stdlib_deep=old.stdlib_deep, order_dependent=order_dependent)
 
@@ -415,10 +419,14 @@ class _Session:
                 self.problems.append(f"{change.module}: {change.after.describe()} "
                                      "(required by the policy; failed in the original too)")
 
-    def _recheck(self, name: str, candidates: Sequence[ModuleLoss],
-                 new: InterpreterSurvey) -> tuple[list[ModuleLoss], list[str]]:
+    def _recheck(self, name: str, candidates: Sequence[ModuleLoss], new: InterpreterSurvey,
+                 gone: Sequence[ModuleLoss], account: Callable[[Sequence[ModuleLoss]], tuple[ModuleLoss, ...]],
+                 ) -> tuple[list[ModuleLoss], list[str]]:
         """The hardened walk ran as a restricted pod. What failed there is imported again in a standard container
-        (shared workers): what imports now only needs a writable path. The rest is imported alone in a fresh
+        (shared workers): what imports now only needs a writable path. What still fails for a reason a deliberate
+        removal accounts (its own file, a stage's declaration, or ``No module named`` one that is accounted, the
+        modules whose files are ``gone`` included) is a loss as it stands: the removal explains it whatever the
+        import order, so no fresh interpreter could turn it into a failure. The rest is imported alone in a fresh
         interpreter on both sides: a loss only when the original imports it alone and the hardened image not."""
         if not candidates:
             return [], []
@@ -432,10 +440,13 @@ class _Session:
                 self.writable.append(WritableNeed("import", loss.module, name, paths, loss.after.describe(),
                                                   remedy(paths, loss.after.error, self._home())))
             else:
-                failing.append(loss)
+                failing.append(loss.evolve(after=standard[loss.module]))
+        explained = {loss.module for loss in account([*failing, *gone]) if loss.accounting is not None}
+        settled = [loss for loss in failing if loss.module in explained]
+        failing = [loss for loss in failing if loss.module not in explained]
         targets = [loss.module for loss in failing]
         if not targets:
-            return [], []
+            return settled, []
         # the two sides run at once, so each gets half the jobs: every fresh interpreter imports its module and all
         # it needs (139-146 MB resident each on the 3.3x bench image), and with ``jobs`` per side four of them ran
         each = max(1, self.jobs // 2)
@@ -446,8 +457,8 @@ class _Session:
                             each),
         )
         order_dependent = [m for m in targets if not alone[m].ok]
-        lost = [loss.evolve(after=hardened[loss.module]) for loss in failing
-                if alone[loss.module].ok and not hardened[loss.module].ok]
+        lost = settled + [loss.evolve(after=hardened[loss.module]) for loss in failing
+                          if alone[loss.module].ok and not hardened[loss.module].ok]
         if order_dependent:
             self.notes.append(f"{len(order_dependent)} modules of {name} imported in the original only after "
                               f"others (not alone): not counted as lost, e.g. {', '.join(order_dependent[:3])}")

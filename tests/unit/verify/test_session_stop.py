@@ -15,7 +15,7 @@ from typing import Any, cast
 import pytest
 
 from harden.policy import VerifySettings
-from harden.verify.accounting import Ledger
+from harden.verify.accounting import Ledger, Removal, account_losses
 from harden.verify.api import _Session
 from harden.verify.result import ModuleLoss, ModuleOutcome, OutcomeKind
 from harden.verify.runners import Confinement, RunResult
@@ -119,7 +119,62 @@ def test_rechecks_side_by_side_share_the_jobs_between_the_two_images(jobs: int, 
     the_session.jobs = jobs
     the_session.original = cast(Any, SimpleNamespace(label="original"))
     the_session.hardened = cast(Any, SimpleNamespace(label="hardened"))
-    the_session._recheck("/usr/bin/python3", [candidate], InterpreterSurvey("/usr/bin/python3"))
+    the_session._recheck("/usr/bin/python3", [candidate], InterpreterSurvey("/usr/bin/python3"), (), tuple)
     assert after.asked[0] == ("imports", jobs)  # the standard recheck runs alone: it keeps every job
     assert before.asked == [("recheck", each)]
     assert after.asked[1:] == [("recheck", each)]
+
+
+class FailsOn:
+    """A runner whose every import fails with ``error`` (the walk's recheck commands), recording the commands."""
+
+    kind = "fails-on"
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+        self.asked: list[tuple[str, tuple[str, ...]]] = []
+
+    def run(self, argv: Sequence[str], *, timeout: float,
+            confinement: Confinement = Confinement.STANDARD) -> RunResult:
+        config = json.loads(argv[-1])
+        self.asked.append((argv[-2], tuple(config["targets"])))
+        lines = [json.dumps({"type": "module", "module": target, "kind": "error", "error": self.error})
+                 for target in config["targets"]]
+        return RunResult(0, "\n".join(lines), "")
+
+    def stop(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("error, alone", [
+    ("ModuleNotFoundError: No module named 'setuptools'", False),  # a distribution removed on purpose
+    ("ModuleNotFoundError: No module named 'pkg.tests'", False),  # a module whose file is gone, on purpose
+    ("ModuleNotFoundError: No module named 'yaml'", True),  # nothing accounts it: imported alone on both sides
+    ("ImportError: gone", True),
+])
+def test_a_loss_a_deliberate_removal_explains_is_not_imported_alone(error: str, alone: bool) -> None:
+    """What still fails in a standard container for want of a module removed on purpose is a loss whatever the
+    import order: the fresh-interpreter rechecks (8-10 s for 10 modules per side on the deps image) run only for
+    the losses nothing accounts, where the import order could turn a failure into a pass."""
+    before, after = FailsOn("unused"), FailsOn(error)
+    the_session = session(before, after)
+    the_session.original = cast(Any, SimpleNamespace(label="original"))
+    the_session.hardened = cast(Any, SimpleNamespace(label="hardened"))
+    origin = "/venv/pkg/tests/__init__.py"
+    gone = ModuleLoss("pkg.tests", ModuleOutcome("pkg.tests", OutcomeKind.OK, origin=origin),
+                      ModuleOutcome("pkg.tests", OutcomeKind.NOT_RUN, "its file is gone"))
+    ledger = Ledger.of([Removal("remove-tests", "test suite", "/venv/pkg/tests", True)],
+                       distributions=["setuptools"])
+    candidate = ModuleLoss("pkg.mod", ModuleOutcome("pkg.mod", OutcomeKind.OK, origin="/venv/pkg/mod.py"),
+                           ModuleOutcome("pkg.mod", OutcomeKind.ERROR, error))
+    lost, order_dependent = the_session._recheck(
+        "/usr/bin/python3", [candidate], InterpreterSurvey("/usr/bin/python3"), [gone],
+        lambda losses: account_losses(losses, ledger))
+    assert after.asked[0] == ("imports", ("pkg.mod",))
+    assert [command for command, _ in after.asked[1:]] == (["recheck"] if alone else [])
+    assert [command for command, _ in before.asked] == (["recheck"] if alone else [])
+    assert order_dependent == (["pkg.mod"] if alone else [])  # the original's alone import failed ("unused")
+    if not alone:
+        assert [loss.module for loss in lost] == ["pkg.mod"]
+        assert lost[0].after.error == error and not lost[0].after.isolated
+        assert account_losses([*lost, gone], ledger)[0].accounting is not None
