@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -74,6 +74,67 @@ def test_two_runs_on_one_engine_image_with_different_tags(scene: Scene, docker_c
     stray = [image.id for image in derived_images(docker_client, source_id) if image.id != tagged[1].id]
     assert stray == [], "harden left images behind"
     assert docker_client.images.get(source).id == source_id, "the source image is never changed"
+
+
+def reports_once_loaded(monkeypatch: pytest.MonkeyPatch, client: Any, source_id: str,
+                        then: Callable[..., Any] | None) -> list[float]:
+    """harden's report building held until the run's image shows in the engine (120 s at most), then ``then``
+    (None: the real one); the seconds waited are recorded. Without a load beside the reports the image shows
+    only after them: the wait runs out and the run stops there."""
+    import harden.report.write
+
+    real = harden.report.write.build_run_reports
+    waited: list[float] = []
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        started = time.monotonic()
+        while not derived_images(client, source_id):
+            if time.monotonic() - started > 120:
+                raise AssertionError("the hardened image did not reach the engine while the reports were built")
+            time.sleep(0.1)
+        waited.append(time.monotonic() - started)
+        return (then or real)(*args, **kwargs)
+
+    monkeypatch.setattr(harden.report.write, "build_run_reports", held)
+    return waited
+
+
+def test_the_engine_load_runs_beside_the_reports(scene: Scene, docker_client: Any,
+                                                 engine_source: tuple[str, str]) -> None:
+    """Publishing to an engine tag loads the image while the reports are built (harden.job.engine_ahead): the
+    image is in the engine before the reports are done, and the tag then names it."""
+    source, source_id = engine_source
+    repo = source.rsplit(":", 1)[0]
+    waited = reports_once_loaded(scene.monkeypatch, docker_client, source_id, None)
+    run = scene.run("image", source, "--no-verify", "--jobs", "1", "--tag", f"{repo}:ahead",
+                    "--report-dir", str(scene.reports / "r"))
+    assert run.exit_code == 0, run.stdout + run.stderr
+    assert len(waited) == 1
+    (made,) = derived_images(docker_client, source_id)
+    assert docker_client.images.get(f"{repo}:ahead").id == made.id
+
+
+def test_interrupt_while_the_reports_are_built_leaves_no_tag_and_no_image(
+        scene: Scene, docker_client: Any, engine_source: tuple[str, str]) -> None:
+    """Ctrl-C while the reports are built and the image is already in the engine: exit 130, no tag, and the
+    untagged image is removed on the way out."""
+    import docker.errors
+
+    source, source_id = engine_source
+    repo = source.rsplit(":", 1)[0]
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    before = scene.snapshot()
+    reports_once_loaded(scene.monkeypatch, docker_client, source_id, interrupted)
+    run = scene.run("image", source, "--no-verify", "--jobs", "1", "--tag", f"{repo}:interrupted",
+                    "--report-dir", str(scene.reports / "r"))
+    assert run.exit_code == 130, run.stdout + run.stderr
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(f"{repo}:interrupted")
+    assert derived_images(docker_client, source_id) == [], "the interrupted run left its image in the engine"
+    assert scene.check_after(before) == set()
 
 
 @pytest.fixture

@@ -124,12 +124,21 @@ class HardenJob:
             annotations, dropped_annotations = _output_annotations(images)
             statements: list[tuple[Attestation, ...]] = [() for _ in runs]
             if not self.dry_run and not failed:
-                from harden.image.transports import publish
+                from harden.image.transports import loads_into_engine, publish
+                from harden.job.engine_ahead import LoadAhead
 
                 outputs = ImageSet(tuple(run.output for run in runs if run.output is not None), images.reference,
                                    images.is_index, None, annotations)
-                built = self._attested_reports(runs, images, outputs, covered, [t.text for t in targets], blobs,
-                                               started_on, statements, progress)
+                ahead = LoadAhead(outputs.images, ctx) if loads_into_engine(targets) else None
+                try:
+                    built = self._attested_reports(runs, images, outputs, covered, [t.text for t in targets], blobs,
+                                                   started_on, statements, progress)
+                except BaseException:
+                    if ahead is not None:
+                        ahead.settle()
+                    raise
+                if ahead is not None:
+                    ahead.wait()
                 progress.phase("write outputs")
                 written = publish(targets, outputs, ctx)
             else:

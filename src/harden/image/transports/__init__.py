@@ -250,6 +250,11 @@ def check_platforms(outputs: Sequence[ImageRef], images: ImageSet, *, compressio
                          "and the engine store layers uncompressed")
 
 
+def loads_into_engine(outputs: Sequence[ImageRef]) -> bool:
+    """Whether publishing ``outputs`` loads the images into the engine (an engine tag among them)."""
+    return any(transport_of(ref).loads_into_engine for ref in outputs)
+
+
 def load_into_engine(image: Image, ctx: WriteContext) -> str:
     """Load one hardened image into the engine untagged (for verification in containers); its id."""
     return _load_image(image, ctx)

@@ -117,6 +117,9 @@ class Transport(ABC):
     """An output stores the image's OCI manifest as the run built it, by its digest (a layout, a registry):
     attestations name that digest as their subject, and the referrers go with the image. A docker-archive or an
     engine keeps no manifest a registry or layout would serve."""
+    loads_into_engine: ClassVar[bool] = False
+    """``stage`` loads each image into the engine (untagged, once per run: ``WriteContext.loaded``), which a run
+    may do earlier, while it builds its reports (``harden.job.engine_ahead``)."""
 
     def claims(self, text: str) -> str | None:
         """The rest of ``text`` after one of this transport's prefixes, or None when it is not this one's."""

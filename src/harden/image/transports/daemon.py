@@ -59,6 +59,7 @@ SAVE_QUEUE = 4
 
 class Daemon(Transport):
     name = "daemon"
+    loads_into_engine = True
     prefixes = ("docker-daemon:", "daemon:")
     syntax = "NAME[:TAG] | NAME@DIGEST | IMAGE-ID | docker-daemon:NAME[:TAG]"
     summary = ("an image in the Docker-API engine (written with --tag, or --output docker-daemon:NAME:TAG; "

@@ -1,0 +1,59 @@
+"""The hardened image loaded into the engine while the run builds its reports.
+
+Publishing to an engine tag loads the image (untagged) and then tags it; the load does not depend on the reports
+nor the reports on the load, and the engine does its part of the load in its own process. So the load starts on
+a thread of its own as soon as the layer is written, the reports are built beside it, and ``publish`` finds the
+image loaded (``WriteContext.loaded``) and only tags it. Whatever stops the run waits for the load to end first,
+so that the run's cleanup (``forget_loaded``) removes the image it made: an interrupted run leaves none behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harden.image.model import Image
+    from harden.image.transports import WriteContext
+
+
+class LoadAhead:
+    """One thread loading ``images`` into the engine; ``wait`` (or ``settle`` when the run is failing) ends it."""
+
+    def __init__(self, images: Sequence[Image], ctx: WriteContext) -> None:
+        from harden.image.transports import load_into_engine
+
+        self._error: BaseException | None = None
+
+        def load() -> None:
+            try:
+                for image in images:
+                    load_into_engine(image, ctx)
+            except BaseException as exc:  # raised by wait(), in the run's thread
+                self._error = exc
+
+        self._thread = threading.Thread(target=load, name="harden-load-ahead", daemon=True)
+        self._thread.start()
+
+    def _join(self) -> None:
+        """Wait for the load to end, a Ctrl-C meanwhile included (raised after it): an image that arrived after
+        the cleanup would stay in the engine."""
+        interrupted: BaseException | None = None
+        while self._thread.is_alive():
+            try:
+                self._thread.join()
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        if interrupted is not None:
+            raise interrupted
+
+    def wait(self) -> None:
+        """The load's end; its error, if it failed (as ``publish`` would have raised it)."""
+        self._join()
+        if self._error is not None:
+            raise self._error
+
+    def settle(self) -> None:
+        """The load's end when the run already fails for another reason (that reason is the one raised)."""
+        self._join()
