@@ -9,8 +9,9 @@ so that the run's cleanup (``forget_loaded``) removes the image it made: an inte
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,25 +19,41 @@ if TYPE_CHECKING:
     from harden.image.transports import WriteContext
 
 
-class LoadAhead:
-    """One thread loading ``images`` into the engine; ``wait`` (or ``settle`` when the run is failing) ends it."""
+@contextlib.contextmanager
+def loading_beside(images: Sequence[Image], ctx: WriteContext) -> Iterator[None]:
+    """``images`` loaded into the engine on a thread while the block runs; the block's end waits for the load.
+    A load that failed raises its error then (as ``publish`` would have); when the block itself fails, that is
+    the error raised, after the load ended."""
+    ahead = _LoadAhead(images, ctx)
+    try:
+        yield
+    except BaseException:
+        ahead.join()
+        raise
+    ahead.join()
+    if ahead.error is not None:
+        raise ahead.error
+
+
+class _LoadAhead:
+    """One thread loading ``images`` into the engine."""
 
     def __init__(self, images: Sequence[Image], ctx: WriteContext) -> None:
         from harden.image.transports import load_into_engine
 
-        self._error: BaseException | None = None
+        self.error: BaseException | None = None
 
         def load() -> None:
             try:
                 for image in images:
                     load_into_engine(image, ctx)
-            except BaseException as exc:  # raised by wait(), in the run's thread
-                self._error = exc
+            except BaseException as exc:  # raised by loading_beside, in the run's thread
+                self.error = exc
 
         self._thread = threading.Thread(target=load, name="harden-load-ahead", daemon=True)
         self._thread.start()
 
-    def _join(self) -> None:
+    def join(self) -> None:
         """Wait for the load to end, a Ctrl-C meanwhile included (raised after it): an image that arrived after
         the cleanup would stay in the engine."""
         interrupted: BaseException | None = None
@@ -47,13 +64,3 @@ class LoadAhead:
                 interrupted = exc
         if interrupted is not None:
             raise interrupted
-
-    def wait(self) -> None:
-        """The load's end; its error, if it failed (as ``publish`` would have raised it)."""
-        self._join()
-        if self._error is not None:
-            raise self._error
-
-    def settle(self) -> None:
-        """The load's end when the run already fails for another reason (that reason is the one raised)."""
-        self._join()

@@ -125,20 +125,13 @@ class HardenJob:
             statements: list[tuple[Attestation, ...]] = [() for _ in runs]
             if not self.dry_run and not failed:
                 from harden.image.transports import loads_into_engine, publish
-                from harden.job.engine_ahead import LoadAhead
+                from harden.job.engine_ahead import loading_beside
 
                 outputs = ImageSet(tuple(run.output for run in runs if run.output is not None), images.reference,
                                    images.is_index, None, annotations)
-                ahead = LoadAhead(outputs.images, ctx) if loads_into_engine(targets) else None
-                try:
+                with (loading_beside(outputs.images, ctx) if loads_into_engine(targets) else contextlib.nullcontext()):
                     built = self._attested_reports(runs, images, outputs, covered, [t.text for t in targets], blobs,
                                                    started_on, statements, progress)
-                except BaseException:
-                    if ahead is not None:
-                        ahead.settle()
-                    raise
-                if ahead is not None:
-                    ahead.wait()
                 progress.phase("write outputs")
                 written = publish(targets, outputs, ctx)
             else:
