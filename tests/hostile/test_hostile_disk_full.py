@@ -66,7 +66,7 @@ def test_disk_full_while_merging(scene: Scene, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_quota_exceeded_while_writing_the_layer(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harden.image.writer.write_layer", failing_with(errno.EDQUOT))
+    monkeypatch.setattr("harden.image.writer.write_planned", failing_with(errno.EDQUOT))
     line = disk_full(harden_to_archive(scene, scene.archive([base_layer()])))
     assert line.startswith(f"harden: error: disk quota exceeded on {mount_of(scene.work)} while writing under "
                            f"{scene.work} (step 'write layer'): ")
@@ -74,7 +74,7 @@ def test_quota_exceeded_while_writing_the_layer(scene: Scene, monkeypatch: pytes
 
 def test_a_named_file_names_its_own_filesystem(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
     target = scene.out / "somewhere" / "big.tar"
-    monkeypatch.setattr("harden.image.writer.write_layer", failing_with(errno.ENOSPC, str(target)))
+    monkeypatch.setattr("harden.image.writer.write_planned", failing_with(errno.ENOSPC, str(target)))
     line = disk_full(harden_to_archive(scene, scene.archive([base_layer()])))
     assert f"no space left on {mount_of(scene.out)} while writing {target} (step 'write layer')" in line
 
@@ -103,7 +103,7 @@ def test_no_room_for_the_workspace_itself(scene: Scene, monkeypatch: pytest.Monk
 
 def test_other_os_errors_stay_internal_errors(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only a full disk or quota is mapped: an I/O error is still a bug or a broken host (exit 4)."""
-    monkeypatch.setattr("harden.image.writer.write_layer", failing_with(errno.EIO))
+    monkeypatch.setattr("harden.image.writer.write_planned", failing_with(errno.EIO))
     run = harden_to_archive(scene, scene.archive([base_layer()]))
     assert run.exit_code == 4, run.stdout + run.stderr
     assert run.stderr.startswith("harden: internal error: OSError") and "no space" not in run.stderr

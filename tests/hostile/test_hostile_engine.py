@@ -4,6 +4,7 @@ harden leaves no untagged image behind). Needs a Docker-API engine (``make engin
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 import uuid
@@ -15,6 +16,7 @@ import pytest
 from hostile import host_python
 from hostile.hostile_scene import Scene
 from hostile.hostile_support import base_layer
+from imagefactory import file, make_layer_tar
 
 pytestmark = pytest.mark.engine
 
@@ -32,21 +34,28 @@ def test_image_name_that_does_not_exist(scene: Scene, docker_client: Any, comman
     assert run.created == set()
 
 
-@pytest.fixture
-def engine_source(scene: Scene, docker_client: Any) -> Iterator[tuple[str, str]]:
-    """A tiny image loaded into the engine under a unique name; (reference, config digest). Removed after,
-    with every tag the test gave to images made from it."""
-    repo = f"harden-test/hostile-{uuid.uuid4().hex[:12]}"
-    archive = scene.archive([base_layer()], name="engine-source.tar", repo_tags=[f"{repo}:1"])
+@contextlib.contextmanager
+def loaded_source(scene: Scene, client: Any, prefix: str, layers: list[bytes],
+                  config: dict[str, Any] | None = None) -> Iterator[tuple[str, str]]:
+    """An image of ``layers`` loaded into the engine under a unique name; (reference, config digest). Removed
+    after, with every image harden made from it."""
+    repo = f"harden-test/{prefix}-{uuid.uuid4().hex[:12]}"
+    archive = scene.archive(layers, config, name=f"{prefix}.tar", repo_tags=[f"{repo}:1"])
     with archive.open("rb") as stream:
-        loaded = docker_client.images.load(stream.read())
-    image_id = loaded[0].id
+        image_id = client.images.load(stream.read())[0].id
     try:
         yield f"{repo}:1", image_id
     finally:
-        for image in derived_images(docker_client, image_id):
-            docker_client.images.remove(image.id, force=True)
-        docker_client.images.remove(image_id, force=True)
+        for image in derived_images(client, image_id):
+            client.images.remove(image.id, force=True)
+        client.images.remove(image_id, force=True)
+
+
+@pytest.fixture
+def engine_source(scene: Scene, docker_client: Any) -> Iterator[tuple[str, str]]:
+    """A tiny image loaded into the engine under a unique name; (reference, config digest)."""
+    with loaded_source(scene, docker_client, "hostile", [base_layer()]) as source:
+        yield source
 
 
 def derived_images(client: Any, source_id: str) -> list[Any]:
@@ -138,22 +147,76 @@ def test_interrupt_while_the_reports_are_built_leaves_no_tag_and_no_image(
 
 
 @pytest.fixture
+def big_engine_source(scene: Scene, docker_client: Any) -> Iterator[tuple[str, str]]:
+    """engine_source with a 4 MiB file more (/app/big.bin): bigger than the chunks a load is sent in."""
+    big = make_layer_tar([file("app/big.bin", bytes(range(256)) * (16 << 10))])
+    with loaded_source(scene, docker_client, "hostile", [base_layer(), big]) as source:
+        yield source
+
+
+@pytest.mark.parametrize("where", ["while the layer is sent", "once the archive is sent"])
+def test_interrupt_while_the_layer_goes_into_the_engine_leaves_no_tag_and_no_image(
+        scene: Scene, docker_client: Any, big_engine_source: tuple[str, str], where: str) -> None:
+    """The layer goes into the engine's load as it is written (harden.image.transports.daemon_stream). A Ctrl-C
+    halfway through that write, or once the whole archive is sent (the engine importing it, nothing in the run
+    waiting for it yet): exit 130, no tag, and no image left in the engine either way."""
+    import docker.errors
+
+    import harden.image.transports
+    import harden.image.writer as writer
+    import harden.job.harden
+
+    source, source_id = big_engine_source
+    repo = source.rsplit(":", 1)[0]
+    real_stream = harden.image.transports.stream_into_engine
+    loads: list[Any] = []
+
+    def stream_into_engine(*args: Any) -> Any:
+        loads.append(real_stream(*args))
+        return loads[-1]
+
+    scene.monkeypatch.setattr(harden.image.transports, "stream_into_engine", stream_into_engine)
+    if where == "while the layer is sent":
+        real_add = writer._add
+        added: list[str] = []
+
+        def add_then_stop(tar: Any, entry: Any, *args: Any) -> None:
+            real_add(tar, entry, *args)
+            added.append(str(entry.path))
+            if added[-1] == "app/big.bin":  # 4 MiB: chunks of it are on their way to the engine
+                raise KeyboardInterrupt
+
+        scene.monkeypatch.setattr(writer, "_add", add_then_stop)
+    else:
+        def stop(*args: Any) -> None:
+            raise KeyboardInterrupt
+
+        scene.monkeypatch.setattr(harden.job.harden, "_output_annotations", stop)  # the step after the write
+    before = scene.snapshot()
+    run = scene.run("image", source, "--no-verify", "--jobs", "1", "--tag", f"{repo}:interrupted",
+                    "--report-dir", str(scene.reports / "r"))
+    assert run.exit_code == 130, run.stdout + run.stderr
+    (load,) = loads
+    load.join()  # a load the run did not wait for would end now: its image shows below
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(f"{repo}:interrupted")
+    assert derived_images(docker_client, source_id) == [], "the interrupted run left its image in the engine"
+    assert scene.check_after(before) == set()
+    if where == "while the layer is sent":
+        assert load.error is not None and load.image_id is None, "the cut archive made an image"
+    else:
+        assert load.image_id is not None, "the whole archive made no image (so nothing was left to remove)"
+
+
+@pytest.fixture
 def engine_python(scene: Scene, docker_client: Any) -> Iterator[tuple[str, str]]:
     """The tiny host-Python image (hostile/host_python.py) loaded into the engine; (reference, id)."""
     reason = host_python.unavailable()
     if reason is not None:
         pytest.skip(reason)
-    repo = f"harden-test/python-{uuid.uuid4().hex[:12]}"
     layers = [host_python.python_layer()]
-    archive = scene.archive(layers, host_python.python_config(layers), name="python.tar", repo_tags=[f"{repo}:1"])
-    with archive.open("rb") as stream:
-        image_id = docker_client.images.load(stream.read())[0].id
-    try:
-        yield f"{repo}:1", image_id
-    finally:
-        for image in derived_images(docker_client, image_id):
-            docker_client.images.remove(image.id, force=True)
-        docker_client.images.remove(image_id, force=True)
+    with loaded_source(scene, docker_client, "python", layers, host_python.python_config(layers)) as source:
+        yield source
 
 
 def test_failed_verification_in_the_engine_leaves_no_tag_and_no_image(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,7 +143,69 @@ def test_a_load_stream_that_fails_midway_leaves_no_image(docker_client: Any, tmp
 
     with pytest.raises((OSError, HardenError)):
         load_stream(produced(fill), None, "a half-written image", client=docker_client)
-    import hashlib
 
     made = "sha256:" + hashlib.sha256(config.to_bytes()).hexdigest()
     assert made not in {listed.id for listed in docker_client.images.list(all=True)}
+
+
+def _streamable(tmp_path: Path) -> tuple[BlobStore, Any, Any]:
+    """A small image to harden-write: its blob store, merged rootfs and config."""
+    blobs = BlobStore(tmp_path / "blobs")
+    big = make_layer_tar([file("data/blob", bytes(range(256)) * 40_000), *LAYER_EXTRAS])
+    source = factory_docker_archive(tmp_path / "src.tar", [big], default_config([diff_id(big)]), repo_tags=None)
+    image = open_image(f"docker-archive:{source}", tmp_path / "ws")
+    return blobs, merge_layers(image.layers, blobs).rootfs, image.config
+
+
+LAYER_EXTRAS = [directory("usr/bin"), file("usr/bin/tool", b"#!tool", mode=0o755), symlink("usr/bin/t", "tool")]
+
+
+def test_a_layer_sent_as_it_is_written_is_the_image_the_engine_loads(docker_client: Any, tmp_path: Path) -> None:
+    """The layer goes into the engine's load in the pass that writes it (daemon_stream): the engine's image is
+    the config written after it, its one layer that diff_id; ``load_image`` waits for it, ``forget_loaded``
+    removes it."""
+    from harden.image.model import Image
+    from harden.image.transports import WriteContext, forget_loaded, load_into_engine, reopened, stream_into_engine
+    from harden.image.writer import plan_layer, write_planned
+
+    blobs, rootfs, config = _streamable(tmp_path)
+    plan = plan_layer(rootfs, clamp_mtime=0)
+    ctx = WriteContext(tmp_path)
+    load = stream_into_engine("a streamed test image")
+    with load.layer(plan.size(blobs)) as stream:
+        layer = write_planned(plan, blobs, tmp_path / "layer.tar", copy_to=stream, size=plan.size(blobs))
+    image = Image(with_written_layers(config, [layer], created_by="harden test", epoch=0),
+                  (reopened(layer, "test layer"),))
+    load.finish(image, ctx.streaming)
+    try:
+        image_id = load_into_engine(image, ctx)
+        made = docker_client.images.get(image_id)
+        assert made.attrs["RootFS"]["Layers"] == [layer.diff_id]
+        assert image_id == "sha256:" + hashlib.sha256(image.config.to_bytes()).hexdigest()
+    finally:
+        forget_loaded(ctx)
+    assert image_id not in {listed.id for listed in docker_client.images.list(all=True)}
+
+
+def test_a_layer_cut_short_while_sent_leaves_no_image(docker_client: Any, tmp_path: Path) -> None:
+    """An error halfway through the write (here: half the layer, then the run stops): ``abort`` ends the
+    request body short, the engine refuses it, and no image appears."""
+    from harden.image.transports import stream_into_engine
+    from harden.image.writer import plan_layer, write_planned
+
+    blobs, rootfs, _ = _streamable(tmp_path)
+    plan = plan_layer(rootfs, clamp_mtime=0)
+    layer = write_planned(plan, blobs, tmp_path / "whole.tar")
+    before = {listed.id for listed in docker_client.images.list(all=True)}
+    load = stream_into_engine("a cut test image")
+    with pytest.raises(OSError, match="stopped"):
+        try:
+            with load.layer(layer.size) as stream:
+                stream.write(layer.path.read_bytes()[: layer.size // 2])
+                raise OSError("the run stopped")
+        except BaseException:
+            load.abort()
+            raise
+    assert load.error is not None, "the load of a cut archive did not fail"
+    assert load.image_id is None
+    assert {listed.id for listed in docker_client.images.list(all=True)} == before

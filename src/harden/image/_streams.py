@@ -275,7 +275,7 @@ def drain(stream: IO[bytes]) -> None:
         pass
 
 
-class _QueueWriter:
+class QueueWriter:
     """The write end of ``produced``: buffers ``CHUNK`` bytes, then hands them to the consumer's queue."""
 
     def __init__(self, pending: queue.Queue[bytes | None], stopped: threading.Event) -> None:
@@ -299,6 +299,10 @@ class _QueueWriter:
             self._put(bytes(self._buffer))
             self._buffer.clear()
 
+    def put_end(self) -> None:
+        """Tell the consumer that nothing more comes (after ``flush``)."""
+        self._put(None)
+
     def _put(self, item: bytes | None) -> None:
         while not self._stopped.is_set():
             try:
@@ -306,10 +310,10 @@ class _QueueWriter:
                 return
             except queue.Full:
                 continue
-        raise _ConsumerGone
+        raise ConsumerGone
 
 
-class _ConsumerGone(Exception):
+class ConsumerGone(Exception):
     """The consumer of ``produced`` stopped reading (its own error, or it was closed)."""
 
 
@@ -321,18 +325,18 @@ def produced(fill: Callable[[IO[bytes]], None], *, depth: int = 4) -> Iterator[b
     pending: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
     stopped = threading.Event()
     failed: list[BaseException] = []
-    out = _QueueWriter(pending, stopped)
+    out = QueueWriter(pending, stopped)
 
     def run() -> None:
         try:
             fill(cast(IO[bytes], out))
             out.flush()
-        except _ConsumerGone:
+        except ConsumerGone:
             return
         except BaseException as exc:  # handed to the consumer below
             failed.append(exc)
-        with contextlib.suppress(_ConsumerGone):
-            out._put(None)
+        with contextlib.suppress(ConsumerGone):
+            out.put_end()
 
     producer = threading.Thread(target=run, name="harden-produced", daemon=True)
     producer.start()

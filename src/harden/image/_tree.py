@@ -57,7 +57,12 @@ def entries_with_parents(rootfs: Rootfs) -> Iterator[FileEntry]:
     entries.pop(ROOT, None)
     for path in list(entries):
         for parent in path.parents:
-            if parent != ROOT and parent not in entries:
-                entries[parent] = FileEntry(path=parent, type=EntryType.DIR, mode=IMPLICIT_DIR_MODE)
-    for path in sorted(entries):
+            if parent == ROOT or parent in entries:
+                break  # a present parent's own parents are (or will be) added when its path comes
+            entries[parent] = FileEntry(path=parent, type=EntryType.DIR, mode=IMPLICIT_DIR_MODE)
+    for path in sorted(entries, key=_parts):  # the order of PurePosixPath's comparisons, without its overhead
         yield entries[path]
+
+
+def _parts(path: PurePosixPath) -> tuple[str, ...]:
+    return path.parts

@@ -19,13 +19,15 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
 from harden.errors import InternalError, UsageError
-from harden.image._streams import HashingWriter
+from harden.image._streams import HashingWriter, forget_members
 from harden.image._tree import entries_with_parents, link_plan
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
 
 XATTR_PREFIX = "SCHILY.xattr."
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+_ENCODING = "utf-8"
+_ERRORS = "surrogateescape"
 
 _TAR_TYPES = {
     EntryType.DIR: tarfile.DIRTYPE,
@@ -85,56 +87,111 @@ def _tarinfo(entry: FileEntry, clamp: int | None) -> tarfile.TarInfo:
     return info
 
 
-def _add(
-    tar: tarfile.TarFile,
-    entry: FileEntry,
-    links: Mapping[PurePosixPath, PurePosixPath],
-    blobs: BlobStore,
-    clamp: int | None,
-) -> None:
+def _header(
+    entry: FileEntry, links: Mapping[PurePosixPath, PurePosixPath], blobs: BlobStore, clamp: int | None
+) -> tarfile.TarInfo:
+    """The tar header ``entry`` is written with (its size: of the content that follows it, if any)."""
     info = _tarinfo(entry, clamp)
     if entry.path in links:
         info.type = tarfile.LNKTYPE
         info.linkname = str(links[entry.path])
-        tar.addfile(info)
-        return
-    if entry.has_content:
+    elif entry.has_content:
         if entry.digest is None or entry.digest not in blobs:
             raise InternalError(f"no content in the blob store for {entry.path} ({entry.digest})")
         if blobs.size(entry.digest) != entry.size:
             raise InternalError(f"blob {entry.digest} of {entry.path} is not {entry.size} bytes")
         info.type = tarfile.REGTYPE
         info.size = entry.size
+    else:
+        info.type = _TAR_TYPES[entry.type]
+        if entry.type is EntryType.SYMLINK:
+            info.linkname = entry.linkname or ""
+        if entry.type in (EntryType.CHAR, EntryType.BLOCK):
+            info.devmajor, info.devminor = entry.devmajor, entry.devminor
+    return info
+
+
+def _add(tar: tarfile.TarFile, entry: FileEntry, info: tarfile.TarInfo, blobs: BlobStore) -> None:
+    if info.type == tarfile.REGTYPE:
+        assert entry.digest is not None  # checked by _header
         with blobs.open(entry.digest) as content:
             tar.addfile(info, content)
-        return
-    info.type = _TAR_TYPES[entry.type]
-    if entry.type is EntryType.SYMLINK:
-        info.linkname = entry.linkname or ""
-    if entry.type in (EntryType.CHAR, EntryType.BLOCK):
-        info.devmajor, info.devminor = entry.devmajor, entry.devminor
-    tar.addfile(info)
+    else:
+        tar.addfile(info)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerPlan:
+    """The entries of one layer tar in their order (missing parents added), which of them are hardlinks, and
+    the mtime cap: everything ``write_planned`` writes, so that the tar's size is known before it is written
+    (``size``: a stream that carries the layer after a header naming its size, as an engine's load does)."""
+
+    entries: tuple[FileEntry, ...]
+    links: Mapping[PurePosixPath, PurePosixPath]
+    clamp: int | None
+
+    def size(self, blobs: BlobStore) -> int:
+        """The bytes ``write_planned`` will write: every header and padded content, the two end blocks, and
+        the padding to a whole record, as tarfile writes them."""
+        total = 0
+        for entry in self.entries:
+            info = _header(entry, self.links, blobs, self.clamp)
+            total += len(info.tobuf(tarfile.PAX_FORMAT, _ENCODING, _ERRORS)) + _padded(info.size)
+        total += 2 * tarfile.BLOCKSIZE
+        return _padded(total, tarfile.RECORDSIZE)
+
+
+def _padded(size: int, unit: int = tarfile.BLOCKSIZE) -> int:
+    return -(-size // unit) * unit
+
+
+def plan_layer(rootfs: Rootfs, *, clamp_mtime: int | None = None) -> LayerPlan:
+    """What writing ``rootfs`` as one layer writes (``write_planned``). Entries keep their own mtimes (so kept
+    bytecode stays valid against its sources); ``clamp_mtime`` (SOURCE_DATE_EPOCH) caps every mtime at that
+    value, as reproducible builds expect."""
+    return LayerPlan(tuple(entries_with_parents(rootfs)), link_plan(rootfs), clamp_mtime)
+
+
+class _Tee:
+    """A write-only file that writes everything to two."""
+
+    def __init__(self, first: IO[bytes], second: IO[bytes]) -> None:
+        self._first = first
+        self._second = second
+
+    def write(self, data: bytes) -> int:
+        self._second.write(data)
+        return self._first.write(data)
+
+    def flush(self) -> None:
+        self._first.flush()
+        self._second.flush()
 
 
 def write_layer(rootfs: Rootfs, blobs: BlobStore, dest: Path, *, clamp_mtime: int | None = None) -> WrittenLayer:
-    """Write ``rootfs`` to ``dest`` as one uncompressed layer tar; return its diff_id and size.
+    """Write ``rootfs`` to ``dest`` as one uncompressed layer tar (``plan_layer``); return its diff_id and
+    size."""
+    return write_planned(plan_layer(rootfs, clamp_mtime=clamp_mtime), blobs, dest)
 
-    Entries keep their own mtimes (so kept bytecode stays valid against its sources); ``clamp_mtime``
-    (SOURCE_DATE_EPOCH) caps every mtime at that value, as reproducible builds expect."""
-    links = link_plan(rootfs)
+
+def write_planned(plan: LayerPlan, blobs: BlobStore, dest: Path, *, copy_to: IO[bytes] | None = None,
+                  size: int | None = None) -> WrittenLayer:
+    """Write ``plan`` to ``dest``, and every byte of it to ``copy_to`` too as it is written; ``size``, the
+    planned size (``LayerPlan.size``), is checked when given: a copy announced with it must not be cut short or
+    run over. The file appears at ``dest`` only when complete."""
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as raw:
-            out = HashingWriter(raw)
+            out = HashingWriter(raw if copy_to is None else cast(IO[bytes], _Tee(raw, copy_to)))
             with tarfile.open(
-                fileobj=cast(IO[bytes], out),
-                mode="w|",
-                format=tarfile.PAX_FORMAT,
-                encoding="utf-8",
-                errors="surrogateescape",
+                fileobj=cast(IO[bytes], out), mode="w|", format=tarfile.PAX_FORMAT, encoding=_ENCODING,
+                errors=_ERRORS,
             ) as tar:
-                for entry in entries_with_parents(rootfs):
-                    _add(tar, entry, links, blobs, clamp_mtime)
+                for entry in plan.entries:
+                    _add(tar, entry, _header(entry, plan.links, blobs, plan.clamp), blobs)
+                    forget_members(tar)
+        if size is not None and out.size != size:
+            raise InternalError(f"the layer tar is {out.size} bytes, not the {size} bytes planned")
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from harden.threads import join_whole
+
 if TYPE_CHECKING:
     from harden.image.model import Image
     from harden.image.transports import WriteContext
@@ -54,13 +56,7 @@ class _LoadAhead:
         self._thread.start()
 
     def join(self) -> None:
-        """Wait for the load to end, a Ctrl-C meanwhile included (raised after it): an image that arrived after
-        the cleanup would stay in the engine."""
-        interrupted: BaseException | None = None
-        while self._thread.is_alive():
-            try:
-                self._thread.join()
-            except KeyboardInterrupt as exc:
-                interrupted = exc
+        """Wait for the load to end, a Ctrl-C meanwhile included (raised after it)."""
+        interrupted = join_whole(self._thread)
         if interrupted is not None:
             raise interrupted

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from harden.errors import UsageError, VerificationFailed
 from harden.image.blobs import BlobStore
-from harden.image.model import ImageConfig, ImageSet, Platform
+from harden.image.model import Image, ImageConfig, ImageSet, Platform
 from harden.image.source_guard import refuse_writes_into_sources
 from harden.job.config import finalize_config
 from harden.job.load import Loaded, merge_image, program_head, require_python
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from harden.attest.run import Attestation
     from harden.image.reference import ImageRef
     from harden.image.space import SizeLimit
-    from harden.image.transports import Compression, Referrer, RegistryOptions, WriteContext
+    from harden.image.transports import Compression, Referrer, RegistryOptions, StreamedLoad, WriteContext
     from harden.image.writer import WrittenLayer
     from harden.job.attestations import Coverage
     from harden.policy import Policy
@@ -66,6 +66,8 @@ class HardenJob:
     _ctx: WriteContext | None = field(default=None, init=False)
     _limit: SizeLimit | None = field(default=None, init=False)
     _count: int = field(default=1, init=False)
+    _streams_load: bool = field(default=False, init=False)
+    """Whether the layer goes into the engine's load as it is written (one platform, an engine tag)."""
 
     def execute(self) -> HardenResult:
         from harden.image.transports import (
@@ -75,6 +77,7 @@ class HardenJob:
             WriteContext,
             check_outputs,
             default_output,
+            loads_into_engine,
             parse_output,
             parse_reference,
         )
@@ -109,6 +112,7 @@ class HardenJob:
             ctx.workspace.mkdir()
             blobs = BlobStore(ws.path / "blobs")
             images = self._open(source_ref, targets, wanted, compression, registry, ws.path, progress)
+            self._streams_load = not self.dry_run and self._count == 1 and loads_into_engine(targets)
             runs = [PlatformRun(merge_image(source_ref, image, blobs, progress, sanitize=self.sanitize,
                                             limit=self._limit,
                                             label=str(image.runs_on) if self._count > 1 else None))
@@ -124,7 +128,7 @@ class HardenJob:
             annotations, dropped_annotations = _output_annotations(images)
             statements: list[tuple[Attestation, ...]] = [() for _ in runs]
             if not self.dry_run and not failed:
-                from harden.image.transports import loads_into_engine, publish
+                from harden.image.transports import publish
                 from harden.job.engine_ahead import loading_beside
 
                 outputs = ImageSet(tuple(run.output for run in runs if run.output is not None), images.reference,
@@ -178,7 +182,7 @@ class HardenJob:
 
     def _harden(self, run: PlatformRun, blobs: BlobStore, workdir: Path, progress: ProgressReporter,
                 started: float) -> None:
-        from harden.image.transports import output_annotations, reopened
+        from harden.image.transports import output_annotations, reopened, stream_into_engine
 
         loaded = run.loaded
         if self._count > 1:
@@ -197,24 +201,38 @@ class HardenJob:
         progress.phase("write layer" + (f" ({run.label})" if self._count > 1 else ""))
         folder = workdir / "platforms" / run.folder
         folder.mkdir(parents=True, exist_ok=True)
-        layer, config = self._write(run.result, loaded, blobs, folder)
-        run.config = config
-        run.output_digest = "sha256:" + hashlib.sha256(config.to_bytes()).hexdigest()
-        from harden.image.model import Image
-
-        run.output = Image(config, (reopened(layer, f"hardened layer ({run.label})"),), platform=run.platform,
-                           annotations=output_annotations(loaded.image.annotations)[0])
+        load = stream_into_engine("the hardened image") if self._streams_load else None
+        try:
+            layer, config = self._write(run.result, loaded, blobs, folder, load)
+            run.config = config
+            run.output_digest = "sha256:" + hashlib.sha256(config.to_bytes()).hexdigest()
+            run.output = Image(config, (reopened(layer, f"hardened layer ({run.label})"),), platform=run.platform,
+                               annotations=output_annotations(loaded.image.annotations)[0])
+            if load is not None:
+                assert self._ctx is not None
+                load.finish(run.output, self._ctx.streaming)
+        except BaseException:
+            if load is not None:
+                load.abort()
+            raise
         run.harden_seconds = time.perf_counter() - started
         if self.verify and self.policy.verify.enabled:
             self._verify(run, blobs, folder, progress)
 
-    def _write(self, result: PipelineResult, loaded: Loaded, blobs: BlobStore,
-               folder: Path) -> tuple[WrittenLayer, ImageConfig]:
-        """The squashed layer and final config, in the workspace (not yet published)."""
-        from harden.image.writer import source_date_epoch, write_layer
+    def _write(self, result: PipelineResult, loaded: Loaded, blobs: BlobStore, folder: Path,
+               load: StreamedLoad | None) -> tuple[WrittenLayer, ImageConfig]:
+        """The squashed layer and final config, in the workspace (not yet published); the layer sent into
+        ``load`` too as it is written, when there is one."""
+        from harden.image.writer import plan_layer, source_date_epoch, write_planned
 
         epoch = source_date_epoch()
-        layer = write_layer(result.rootfs, blobs, folder / "layer.tar", clamp_mtime=epoch or None)
+        plan = plan_layer(result.rootfs, clamp_mtime=epoch or None)
+        if load is None:
+            layer = write_planned(plan, blobs, folder / "layer.tar")
+        else:
+            size = plan.size(blobs)
+            with load.layer(size) as stream:
+                layer = write_planned(plan, blobs, folder / "layer.tar", copy_to=stream, size=size)
         config = finalize_config(result.config, loaded.image, self.policy, layer, epoch)
         return layer, config
 
@@ -267,7 +285,7 @@ class HardenJob:
         try:
             yield
         finally:
-            if self._ctx is not None and self._ctx.loaded:
+            if self._ctx is not None and (self._ctx.loaded or self._ctx.streaming):
                 from harden.image.transports import forget_loaded
 
                 with contextlib.suppress(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import tarfile
 import tracemalloc
 from pathlib import Path, PurePosixPath
@@ -13,7 +14,7 @@ from harden.errors import InternalError, UsageError
 from harden.image.blobs import BlobStore
 from harden.image.merge import merge_layers
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
-from harden.image.writer import source_date_epoch, with_written_layers, write_layer
+from harden.image.writer import plan_layer, source_date_epoch, with_written_layers, write_layer, write_planned
 from imagefactory import (
     block_device,
     char_device,
@@ -221,3 +222,37 @@ def test_source_date_epoch() -> None:
     assert source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1_700_000_000
     with pytest.raises(UsageError):
         source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})
+
+
+def odd_rootfs(blobs: BlobStore) -> Rootfs:
+    """Entries whose headers are not one block: a long path and a long symlink target (PAX records), a
+    non-ASCII name, a big uid, and a content whose size is not a multiple of 512."""
+    deep = "/".join(["a-rather-long-directory-name"] * 6)
+    odd = make_layer_tar([
+        file(f"{deep}/module.py", b"x" * 1000),
+        symlink("usr/lib/link", "../" * 40 + "target"),
+        file("usr/share/caf\u00e9.txt", "\u00e9".encode() * 3, uid=70_000_000),
+    ])
+    return merged_rootfs([*(make_layer_tar(entries) for entries in RICH_LAYERS), odd], blobs)
+
+
+@pytest.mark.parametrize("clamp", [None, 0, 1_234])
+def test_the_planned_size_is_the_written_size(tmp_path: Path, blobs: BlobStore, clamp: int | None) -> None:
+    """An engine's load gets the layer after a header that names its size: the size must be known, exactly,
+    before the first byte is written."""
+    plan = plan_layer(odd_rootfs(blobs), clamp_mtime=clamp)
+    written = write_planned(plan, blobs, tmp_path / "layer.tar")
+    assert plan.size(blobs) == written.size == written.path.stat().st_size
+    assert written.size % tarfile.RECORDSIZE == 0
+
+
+def test_the_copy_gets_every_byte_and_a_wrong_size_raises(tmp_path: Path, blobs: BlobStore) -> None:
+    plan = plan_layer(odd_rootfs(blobs), clamp_mtime=0)
+    copy = io.BytesIO()
+    written = write_planned(plan, blobs, tmp_path / "layer.tar", copy_to=copy, size=plan.size(blobs))
+    assert copy.getvalue() == written.path.read_bytes()
+    assert written.path.read_bytes() == write_layer(odd_rootfs(blobs), blobs, tmp_path / "plain.tar",
+                                                    clamp_mtime=0).path.read_bytes()
+    with pytest.raises(InternalError, match=r"not the .* bytes planned"):
+        write_planned(plan, blobs, tmp_path / "wrong.tar", copy_to=io.BytesIO(), size=plan.size(blobs) + 512)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blobs", "layer.tar", "plain.tar"]

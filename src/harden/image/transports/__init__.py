@@ -38,6 +38,8 @@ from harden.image.transports._transport import (
 from harden.image.transports.daemon import Daemon
 from harden.image.transports.daemon import forget_loaded as _forget_loaded
 from harden.image.transports.daemon import load_image as _load_image
+from harden.image.transports.daemon import stream_into_engine as _stream_into_engine
+from harden.image.transports.daemon_stream import StreamedLoad
 from harden.image.transports.docker_archive import DockerArchive
 from harden.image.transports.oci_archive import OciArchive
 from harden.image.transports.oci_layout import OciLayout
@@ -61,6 +63,7 @@ __all__ = [
     "ReadContext",
     "Referrer",
     "RegistryOptions",
+    "StreamedLoad",
     "Transport",
     "WriteContext",
     "check_outputs",
@@ -81,6 +84,7 @@ __all__ = [
     "publish",
     "reopened",
     "stores_manifest",
+    "stream_into_engine",
     "transport_of",
 ]
 
@@ -258,6 +262,11 @@ def loads_into_engine(outputs: Sequence[ImageRef]) -> bool:
 def load_into_engine(image: Image, ctx: WriteContext) -> str:
     """Load one hardened image into the engine untagged (for verification in containers); its id."""
     return _load_image(image, ctx)
+
+
+def stream_into_engine(what: str) -> StreamedLoad:
+    """A load into the engine that starts before the image is made: its layer is sent as it is written."""
+    return _stream_into_engine(what)
 
 
 def forget_loaded(ctx: WriteContext) -> None:

@@ -3,11 +3,13 @@ owner, fixed modes. Layer contents are streamed in, never held in memory."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, cast
 
 from harden.errors import InternalError
 
@@ -23,6 +25,10 @@ class DeterministicTar:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._tar.close()
+
+    def close(self) -> None:
+        """The end blocks (once: the context's end does nothing more)."""
         self._tar.close()
 
     @staticmethod
@@ -51,6 +57,21 @@ class DeterministicTar:
         if stream.read(1):
             raise InternalError(f"{name}: the stream is longer than its declared {size} bytes")
 
+    @contextlib.contextmanager
+    def writing(self, name: str, size: int) -> Iterator[IO[bytes]]:
+        """A member of ``size`` bytes whose content the block writes to the file it is given, as it is made
+        (its header, which carries the size, goes first). Fewer or more bytes than ``size`` raise."""
+        tar = self._tar
+        header = self._info(name, tarfile.REGTYPE, 0o644, size).tobuf(tar.format, tar.encoding, tar.errors)
+        tar.fileobj.write(header)
+        content = _Counted(cast(IO[bytes], tar.fileobj))
+        yield cast(IO[bytes], content)
+        if content.written != size:
+            raise InternalError(f"{name}: {content.written} bytes written, not the declared {size}")
+        padding = -size % tarfile.BLOCKSIZE
+        tar.fileobj.write(tarfile.NUL * padding)
+        tar.offset += len(header) + size + padding  # where tarfile counts the archive's length (its end blocks)
+
     def add_file(self, name: str, path: Path) -> None:
         with path.open("rb") as stream:
             self.add_stream(name, stream, path.stat().st_size)
@@ -63,3 +84,19 @@ class DeterministicTar:
                 self.add_dir(name)
             elif path.is_file() and not path.is_symlink():
                 self.add_file(name, path)
+
+
+class _Counted:
+    """A write-only file that counts what goes through it."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.written += len(data)
+        self._out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from harden.image.model import Image
     from harden.image.space import SizeLimit
     from harden.image.transports._oci import BuiltSet, Referrer
+    from harden.image.transports.daemon_stream import StreamedLoad
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,8 @@ class WriteContext:
     registry: RegistryOptions = RegistryOptions()
     loaded: dict[str, str] = field(default_factory=dict)
     """Engine images this run loaded and has not published: config digest → image id."""
+    streaming: dict[str, StreamedLoad] = field(default_factory=dict)
+    """Engine loads sent as their layer was written, maybe not yet ended: config digest → the load."""
     referrers: tuple[Referrer, ...] = ()
     """Artifact manifests whose subjects are the outputs' image manifests (``stores_manifest`` outputs only)."""
     _blobs: LayerBlobs | None = None

@@ -6,8 +6,9 @@ at a time, written by a second thread while the next ones arrive) and then read 
 save over the Docker API produces one too. One image, one platform.
 
 Writing (``--tag``, or ``--output docker-daemon:NAME:TAG``): the image is loaded *untagged* (a docker-archive
-streamed to the engine as it is made, never written to disk: the layer is read once, from where the writer
-put it), then tagged as the very last step of publishing, so a failed or interrupted run
+streamed to the engine as it is made, never written to disk: when a run writes one platform's layer, in the
+same pass that writes it, ``daemon_stream``; else read once, from where the writer put it), then tagged as the
+very last step of publishing, so a failed or interrupted run
 never leaves a tag pointing at a half-made image; an untagged image the run loaded is removed when the run does
 not publish it. The image id is the config digest, the same in Docker and podman. Which engine answers is
 ``harden.engine``'s choice (the docker CLI's rules).
@@ -48,6 +49,7 @@ from harden.image.transports._archive import TarArchive
 from harden.image.transports._layers import check_layers
 from harden.image.transports._tarball import DeterministicTar
 from harden.image.transports._transport import Commit, ReadContext, Transport, WriteContext
+from harden.image.transports.daemon_stream import StreamedLoad
 from harden.image.transports.docker_archive import fill_docker_archive, read_docker_archive
 
 log = logging.getLogger(__name__)
@@ -196,10 +198,17 @@ def _key(image: Image) -> str:
     return "sha256:" + hashlib.sha256(image.config.to_bytes()).hexdigest()
 
 
+def stream_into_engine(what: str) -> StreamedLoad:
+    """A load into the engine whose body the caller writes: the layer, as it is written (``daemon_stream``)."""
+    return StreamedLoad(what, lambda body: load_stream(body, None, what), _key)
+
+
 def load_image(image: Image, ctx: WriteContext) -> str:
     """Load ``image`` (one platform of this run's output) into the engine untagged, once per run; its id.
     Recorded in ``ctx.loaded`` until published, so that ``forget_loaded`` removes it if the run is not."""
     key = _key(image)
+    if key in ctx.streaming:
+        _settle(key, ctx)
     if key in ctx.loaded:
         return ctx.loaded[key]
     check_layers(image.config, image.layers)
@@ -213,8 +222,25 @@ def load_image(image: Image, ctx: WriteContext) -> str:
     return image_id
 
 
+def _settle(key: str, ctx: WriteContext) -> None:
+    """Wait for the load streamed under ``key`` to end (a Ctrl-C meanwhile is raised after it), its image in
+    ``ctx.loaded``; a failed load raises its error."""
+    load = ctx.streaming.pop(key)
+    interrupted = load.join()
+    if load.image_id is not None:
+        ctx.loaded[key] = load.image_id
+    if interrupted is not None:
+        raise interrupted
+    if load.error is not None:
+        raise load.error
+
+
 def forget_loaded(ctx: WriteContext) -> None:
-    """Remove every image this run loaded and did not publish (an error, Ctrl-C, failed verification)."""
+    """Remove every image this run loaded and did not publish (an error, Ctrl-C, failed verification); a load
+    still streaming is waited for first."""
+    while ctx.streaming:
+        with contextlib.suppress(Exception):
+            _settle(next(iter(ctx.streaming)), ctx)
     while ctx.loaded:
         _, image_id = ctx.loaded.popitem()
         remove_image(image_id)
