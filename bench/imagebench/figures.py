@@ -75,6 +75,8 @@ class IoFigures:
     ratio_values: tuple[float, ...]
     save_median: float | None
     load_median: float | None
+    first_byte_median: float | None = None
+    """When the engine's save sent its first byte (median; None: not measured)."""
 
 
 def valid_pairs(io: IoComparison) -> list[Pair]:
@@ -96,6 +98,7 @@ def io_figures(io: IoComparison | None) -> IoFigures | None:
         ratio_median=median(ratios), ratio_values=ratios,
         save_median=median([p.floor.save_seconds for p in good]),
         load_median=median([s for p in good if (s := p.floor.load_seconds) is not None]),
+        first_byte_median=median([s for p in good if (s := p.floor.save_first_byte_seconds) is not None]),
     )
 
 

@@ -133,6 +133,9 @@ class FloorSample:
     load_seconds: float | None
     """None when the load into an empty storage could not be measured (``note`` says why)."""
     note: str = ""
+    save_first_byte_seconds: float | None = None
+    """When the save's first byte reached the archive: before it, the engine prepares the archive and sends
+    nothing. None in results from before it was measured."""
 
     @property
     def seconds(self) -> float | None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from imagebench.breakage import describe_distributions, describe_imports, root_causes
 from imagebench.figures import (
+    IoFigures,
     io_figures,
     mb,
     median,
@@ -115,7 +116,8 @@ def io_section(result: ImageResult) -> list[str]:
     rows = []
     for index, pair in enumerate(io.pairs, 1):
         f, h = pair.floor, pair.harden
-        rows.append((str(index), sec(f.save_seconds), sec(f.load_seconds), sec(f.seconds), sec(h.wall_seconds),
+        first = "" if f.save_first_byte_seconds is None else f" (first byte at {sec(f.save_first_byte_seconds)})"
+        rows.append((str(index), sec(f.save_seconds) + first, sec(f.load_seconds), sec(f.seconds), sec(h.wall_seconds),
                      times(pair.ratio), {True: "yes", False: "NO", None: "?"}[h.fresh],
                      mb(h.memory.tree_rss_peak_bytes), f.note or h.error or ""))
     rows.append(("**median**", sec(figures.save_median), sec(figures.load_median), sec(figures.floor_median),
@@ -125,7 +127,7 @@ def io_section(result: ImageResult) -> list[str]:
                     "fresh write", "harden tree RSS peak", "note"), rows)
     lines += [f"Spreads: floor {spread(figures.floor_values)}; harden {spread(figures.harden_values)}; "
               f"ratio {spread(figures.ratio_values, '')}. The ratio median is over the per-pair ratios of pairs "
-              "whose harden write was fresh.", ""]
+              "whose harden write was fresh.", *_first_byte(figures), ""]
     return lines
 
 
@@ -334,3 +336,11 @@ def render_summary(results: Sequence[tuple[str, ImageResult]]) -> str:
     lines += ["Figures beside the headline (uncompressed size vs the original; wall time of one run):", ""]
     lines += table(("part", "run", "size", "wall", "without verify", "verification"), beside)
     return "\n".join(lines)
+
+
+def _first_byte(figures: IoFigures) -> list[str]:
+    if figures.first_byte_median is None or figures.save_median is None:
+        return []
+    return [f"The engine's save sent its first byte after {sec(figures.first_byte_median)} of its "
+            f"{sec(figures.save_median)} (medians): until then it prepares the archive and sends nothing. harden "
+            "reads the image through the same save, so its read waits as long before it has a byte to work on."]

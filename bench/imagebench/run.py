@@ -184,9 +184,9 @@ class Bench:
         archive = self.scratch / f"{label}.tar"
         try:
             log.info("I/O floor of %s: save, then load into an empty storage", reference)
-            save = self.engine.save(reference, archive)
+            save, first_byte = self.engine.save(reference, archive)
             load, why = load_fresh(archive, self.scratch)
-            sample = FloorSample(archive.stat().st_size, save, load, why)
+            sample = FloorSample(archive.stat().st_size, save, load, why, first_byte)
             return sample, archive if keep else None
         finally:
             if not keep:

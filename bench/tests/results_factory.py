@@ -43,8 +43,11 @@ def memory(tree: int, probes: int | None = None) -> Memory:
                   None if probes is None else probes * MB)
 
 
-def io(floors: tuple[float, ...], hardens: tuple[float, ...], *, fresh: bool = True) -> IoComparison:
-    pairs = tuple(Pair(FloorSample(1000 * MB, f / 2, f / 2), HardenSample(h, 0, ("sha256:x",), fresh, 1, memory(200)))
+def io(floors: tuple[float, ...], hardens: tuple[float, ...], *, fresh: bool = True,
+       first_byte: float | None = None) -> IoComparison:
+    """Pairs whose floor is half save, half load; the save's first byte at ``first_byte`` of it (None: unknown)."""
+    pairs = tuple(Pair(FloorSample(1000 * MB, f / 2, f / 2, "", None if first_byte is None else first_byte * f / 2),
+                       HardenSample(h, 0, ("sha256:x",), fresh, 1, memory(200)))
                   for f, h in zip(floors, hardens, strict=True))
     return IoComparison("deps:latest", "p", ("harden", "image", "deps:latest", "--no-verify"), "epoch", pairs)
 

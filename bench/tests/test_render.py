@@ -48,6 +48,17 @@ def test_scaling_memory_verdict_covers_both_images() -> None:
     assert worst.passed is False and "510.0 MB" in worst.measured and "300.0 MB" in worst.measured
 
 
+def test_the_saves_first_byte_is_shown_where_it_was_measured() -> None:
+    """The floor's save: how long the engine sent nothing before the archive's first byte."""
+    measured = dataclasses.replace(deps_result(), io=io((50.0, 60.0, 40.0), (40.0, 66.0, 30.0), first_byte=0.9))
+    figures = io_figures(measured.io)
+    assert figures is not None and figures.first_byte_median == 22.5  # 0.9 of the median save, 25.0 s
+    markdown = render_markdown(measured)
+    assert "| 1 | 25.0 s (first byte at 22.5 s) | 25.0 s | 50.0 s |" in markdown
+    assert "The engine's save sent its first byte after 22.5 s of its 25.0 s (medians)" in markdown
+    assert "first byte" not in render_markdown(deps_result())  # not measured: nothing said
+
+
 def test_markdown_carries_the_numbers() -> None:
     markdown = render_markdown(deps_result())
     assert "2 cores" in markdown and "2026-01-01" in markdown and "abc1234" in markdown
