@@ -14,13 +14,13 @@ gets a cut archive, refuses it, and keeps nothing.
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING
 
 from harden.image._streams import ConsumerGone, QueueWriter
+from harden.image.transports._docker_members import add_config, add_manifest
 from harden.image.transports._layers import check_layers
 from harden.image.transports._tarball import DeterministicTar
 from harden.threads import join_whole
@@ -83,13 +83,9 @@ class StreamedLoad:
         from before the archive's last byte, so that a run stopped at any point after waits for it and removes
         its image."""
         check_layers(image.config, image.layers)
-        key = self._key_of(image)
-        config_name = key.partition(":")[2] + ".json"
-        manifest = [{"Config": config_name, "RepoTags": None, "Layers": [LAYER_NAME]}]
-        streaming[key] = self
+        streaming[self._key_of(image)] = self
         with self._failure_of_the_sender():
-            self._tar.add_bytes(config_name, image.config.to_bytes())
-            self._tar.add_bytes("manifest.json", json.dumps(manifest, separators=(",", ":")).encode())
+            add_manifest(self._tar, add_config(self._tar, image.config), [LAYER_NAME])
             self._tar.close()
             self._body.flush()
             self._body.put_end()

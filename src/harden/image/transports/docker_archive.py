@@ -13,8 +13,6 @@ save writes them uncompressed); one image, so one platform. Written atomically, 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 from harden.atomic import Publication, file_destination_problem, joined
 from harden.errors import BadArchive, ImageNotFound, UsageError
 from harden.image.model import Image, ImageConfig, ImageSet, Platform
-from harden.image.reference import ImageRef, is_valid_name, names_match, normalize_tag
+from harden.image.reference import ImageRef, is_valid_name, names_match
 from harden.image.transports._archive import BlobReader, TarArchive
 from harden.image.transports._common import (
     DIGEST_RE,
@@ -34,6 +32,7 @@ from harden.image.transports._common import (
     parse_config,
     verify_bytes,
 )
+from harden.image.transports._docker_members import add_config, add_manifest
 from harden.image.transports._layers import LayerBlob, check_layers, spooled
 from harden.image.transports._tarball import DeterministicTar
 from harden.image.transports._transport import Commit, ReadContext, Transport, WriteContext
@@ -170,12 +169,8 @@ def fill_docker_archive(tar: DeterministicTar, config: ImageConfig, layers: Sequ
     """A docker-archive's members in their order: the config, each layer once, manifest.json last (so that a
     reader of the stream, such as an engine's load, has every blob before the manifest names it). A layer
     whose size is not known is copied to ``spool_dir`` first."""
-    config_bytes = config.to_bytes()
-    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    config_name = add_config(tar, config)
     layer_names = [layer.diff_id.partition(":")[2] + "/layer.tar" for layer in layers]
-    tags = [normalize_tag(tag) for tag in repo_tags]
-    manifest = [{"Config": config_name, "RepoTags": tags or None, "Layers": layer_names}]
-    tar.add_bytes(config_name, config_bytes)
     written: set[str] = set()
     for layer, name in zip(layers, layer_names, strict=True):
         if name in written:
@@ -184,4 +179,5 @@ def fill_docker_archive(tar: DeterministicTar, config: ImageConfig, layers: Sequ
         tar.add_dir(name.partition("/")[0])
         with spooled(layer, spool_dir) as (stream, size):
             tar.add_stream(name, stream, size)
-    tar.add_bytes("manifest.json", json.dumps(manifest, separators=(",", ":")).encode())
+    add_manifest(tar, config_name, layer_names, repo_tags)
+
