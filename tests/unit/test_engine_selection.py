@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import harden.engine
-from harden.engine import EngineChoice, Tls, choose, connect, context_id
+from harden.engine import EngineChoice, Tls, choose, connect, context_id, shared
 from harden.errors import EngineUnavailable
 
 
@@ -89,6 +89,18 @@ def serve(tmp_path: Path) -> Iterator[Any]:
         servers.append(server)
         return engine, host
 
+    def stop(path: Path) -> bool:
+        """Stop the engine serving at ``path`` (its socket removed, as an engine that exits removes it)."""
+        for server in servers:
+            if isinstance(server, socketserver.UnixStreamServer) and str(server.server_address) == str(path):
+                server.shutdown()
+                server.server_close()
+                servers.remove(server)
+                path.unlink()
+                return True
+        return False
+
+    start.stop = stop  # type: ignore[attr-defined]
     yield start
     for server in servers:
         server.shutdown()
@@ -267,3 +279,37 @@ def test_tls_settings_from_the_environment_and_contexts(clean_env: Path, tmp_pat
     (tls_dir / "ca.pem").write_text("x")
     chosen = choose({"DOCKER_CONFIG": str(clean_env), "DOCKER_CONTEXT": "remote"})
     assert chosen == [EngineChoice("tcp://remote:2376", "docker context remote", Tls(False, tls_dir / "ca.pem"))]
+
+
+def test_one_run_asks_the_engine_its_version_once(
+    clean_env: Path, serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The preflight check, the read and the write share one client: each new one asks /version (~0.4 s on
+    podman); another choice, or an engine that stopped answering, gets a client of its own."""
+    monkeypatch.setattr(harden.engine, "_shared", None)
+    first, host = serve("first")
+    monkeypatch.setenv("DOCKER_HOST", host)
+    client = shared()
+    assert shared() is client and shared() is client
+    assert sum(p.endswith("/version") for p in first.seen) == 1, first.seen
+    _, other = serve("second")
+    monkeypatch.setenv("DOCKER_HOST", other)
+    assert shared().version()["Version"] == "second"
+    monkeypatch.setenv("DOCKER_HOST", host)
+    assert shared() is not client, "a client is kept for the last choice only"
+
+
+def test_a_shared_client_whose_engine_stopped_is_replaced(
+    clean_env: Path, serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(harden.engine, "_shared", None)
+    sock = tmp_path / "restarted.sock"
+    _, host = serve("before", sock)
+    monkeypatch.setenv("DOCKER_HOST", host)
+    client = shared()
+    stopped = serve.stop(sock)
+    assert stopped and not sock.exists()
+    with pytest.raises(EngineUnavailable):
+        shared()  # not the kept client of an engine that no longer answers
+    serve("after", sock)
+    assert shared() is not client and shared().version()["Version"] == "after"

@@ -84,9 +84,7 @@ class Daemon(Transport):
         assert ref.name is not None
         if "@" in ref.name or is_image_id(ref.name):
             return "is not a tag (NAME[:TAG])"
-        from harden.engine import connect
-
-        connect().close()  # the tag needs an engine: fail before any work (exit 3), not after writing outputs
+        _client(None)  # the tag needs an engine: fail before any work (exit 3), not after writing outputs
         return None
 
     def stage(self, ref: ImageRef, images: ImageSet, ctx: WriteContext, publication: Publication) -> Commit | None:
@@ -132,14 +130,11 @@ class Daemon(Transport):
 
 # -- reading ---------------------------------------------------------------------------------------------------
 def save_image(ref: ImageRef, workspace: Path, *, client: Any = None, limit: SizeLimit | None = None) -> Image:
-    """Save ``ref.name`` from the engine into ``workspace`` and read it (``client`` defaults to connect());
+    """Save ``ref.name`` from the engine into ``workspace`` and read it (``client`` defaults to the shared one);
     a save stream longer than ``limit`` stops with ImageTooLarge."""
     if ref.name is None:
         raise UsageError("engine reference without a name")
-    if client is None:
-        from harden.engine import connect
-
-        client = connect()
+    client = _client(client)
     name = ref.name
     with engine_errors(f"image {name}"):
         engine_image = client.images.get(name)
@@ -354,27 +349,10 @@ def remove_image(image_id: str, *, client: Any = None) -> None:
         client.images.remove(image_id, force=False, noprune=False)
 
 
-_last: tuple[tuple[str, ...], Any] | None = None
-"""The engine client this module connected last, with the choice it was made from: ``load_stream`` then
-``tag_image`` in one run share it instead of connecting twice (each connect asks the engine its version)."""
-
-
 def _client(client: Any) -> Any:
-    global _last
-    if client is not None:
-        return client
-    from harden.engine import choice_key, connect
+    from harden.engine import shared
 
-    key = choice_key()
-    if _last is not None and _last[0] == key:
-        try:
-            _last[1].ping()
-            return _last[1]
-        except Exception:  # gone (engine restarted): connect again
-            _last = None
-    connected = connect()
-    _last = (key, connected)
-    return connected
+    return client if client is not None else shared()
 
 
 # -- engine errors ----------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ gets a cut archive, refuses it, and keeps nothing.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +28,8 @@ from harden.threads import join_whole
 
 if TYPE_CHECKING:
     from harden.image.model import Image
+
+log = logging.getLogger(__name__)
 
 LAYER_NAME = "layer.tar"
 DEPTH = 4
@@ -89,6 +92,7 @@ class StreamedLoad:
             self._tar.close()
             self._body.flush()
             self._body.put_end()
+        log.debug("%s: the archive is whole; the engine imports it", self.what)
 
     def abort(self) -> None:
         """End the body short (the engine refuses a cut archive) and wait for the sender to end."""
