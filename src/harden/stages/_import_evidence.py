@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from harden.image.blobs import BlobStore
-from harden.image.files import file_bytes
+from harden.image.files import MAX_TEXT, content_entry, file_bytes
 from harden.image.model import Rootfs
 from harden.image.path_text import has_parent_in, is_below
 from harden.stages._globs import GlobSet
+from harden.workers import map_chunks
 
 log = logging.getLogger(__name__)
 
@@ -183,15 +184,26 @@ class ParsedImports:
         if key in self._found:
             self._found.move_to_end(key)
             return self._found[key]
-        try:
-            found: tuple[_Found, ...] | None = _found_in_tree(ast.parse(source))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            found = None
+        found = _found_in(source)
+        self.remember(key, found)
+        return found
+
+    def knows(self, key: bytes) -> bool:
+        return key in self._found
+
+    def remember(self, key: bytes, found: tuple[_Found, ...] | None) -> None:
+        """Keep ``found``, the parse of the source whose sha256 digest is ``key`` (made here, or by a worker)."""
         if self._size:
             self._found[key] = found
             if len(self._found) > self._size:
                 self._found.popitem(last=False)
-        return found
+
+
+def _found_in(source: bytes) -> tuple[_Found, ...] | None:
+    try:
+        return _found_in_tree(ast.parse(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def import_statements(data: bytes) -> Iterator[bytes]:
@@ -255,6 +267,21 @@ class _Mention:
         return any(self.search(text) for text in texts)
 
 
+PARALLEL_MIN_PARSES = 16
+"""Sources to parse from which ``ImportEvidence`` parses them in worker processes."""
+_PARSE_CHUNK = 4
+"""Files per parse task: the parsed files are the big ones (~10 ms each), and few."""
+
+
+def _parse_chunk(blobs: BlobStore, digests: Sequence[str]) -> list[tuple[bytes, tuple[_Found, ...] | None]]:
+    """In a worker process: each source's sha256 (``ParsedImports``' key) and its parse."""
+    found = []
+    for digest in digests:
+        source = blobs.read(digest)
+        found.append((hashlib.sha256(source).digest(), _found_in(source)))
+    return found
+
+
 def _module_path(base: PurePosixPath, dotted: str) -> PurePosixPath:
     parts = [p for p in dotted.split(".") if p]
     return base.joinpath(*parts) if parts else base
@@ -277,9 +304,11 @@ class ImportEvidence:
         scope: Scope = EVERYTHING,
         ignore: GlobSet | None = None,
         parsed: ParsedImports | None = None,
+        jobs: int = 1,
     ) -> None:
         self.roots = tuple(dict.fromkeys(roots))
-        self._parsed = parsed
+        self._parsed = parsed if parsed is not None else ParsedImports()
+        self._jobs = jobs
         self._rootfs = rootfs
         self._blobs = blobs
         self._scope = scope
@@ -313,6 +342,26 @@ class ImportEvidence:
         if b"import_module" not in data and b"__import__" not in data:  # a literal scan, faster than the regex
             return False
         return mention.search_any(m.group(1) for m in _DYNAMIC.finditer(data))
+
+    def _parse_ahead(self, sources: Iterable[PurePosixPath]) -> None:
+        """Parse, in worker processes, the Python files among ``sources`` whose parse is not known yet (not
+        another stage's either): the stages leave the other cores idle meanwhile. What is found goes into
+        ``ParsedImports``, where ``targets_of`` finds it."""
+        if self._jobs <= 1:
+            return
+        digests: dict[str, None] = {}
+        for source in sources:
+            entry = None if source in self._targets or _is_entry_points(source) else content_entry(self._rootfs,
+                                                                                                   source)
+            digest = entry.digest if entry is not None and entry.size <= MAX_TEXT else None
+            # a blob's digest is the sha256 of its content, the key of ParsedImports
+            if digest is not None and digest in self._blobs and not self._parsed.knows(bytes.fromhex(digest)):
+                digests[digest] = None
+        if len(digests) < PARALLEL_MIN_PARSES:
+            return
+        needed = self._blobs.subset(digests)
+        for key, found in map_chunks(self._jobs, _parse_chunk, list(digests), _PARSE_CHUNK, needed):
+            self._parsed.remember(key, found)
 
     def _in_roots(self, path: PurePosixPath) -> bool:
         return any(is_below(path, root) for root in self.roots)
@@ -362,6 +411,7 @@ class ImportEvidence:
         """
         by_text = {str(key): candidate for key, candidate in keys.items()}
         found: dict[PurePosixPath, PurePosixPath] = {}
+        self._parse_ahead([s for s in self._relevant if s not in self._chains and not excluded(s)])
         for source in self._relevant:
             if excluded(source):
                 continue

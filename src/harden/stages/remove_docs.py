@@ -62,7 +62,7 @@ class RemoveDocs:
         if remaining:
             scope = Scope(skip_main_blocks=True)
             evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, names, ctx.progress, scope=scope,
-                                      parsed=ctx.parsed)
+                                      parsed=ctx.parsed, jobs=ctx.jobs)
             settlement = settle(evidence, remaining)
             code = ctx.settings.remove_code
             for candidate in settlement.removed:

@@ -95,7 +95,7 @@ class RemoveTests:
         )
         ignore = settings.ignore_importers
         evidence = ImportEvidence(ctx.rootfs, ctx.blobs, roots, words, ctx.progress, fragments, scope, ignore,
-                                  ctx.parsed)
+                                  ctx.parsed, ctx.jobs)
         settlement = settle(evidence, remaining)
         for path in sorted(settlement.kept):
             importer = settlement.kept[path]
