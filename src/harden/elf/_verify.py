@@ -121,7 +121,8 @@ def _pyelftools_agrees(old: ELFFile, new: ELFFile, layout: StripLayout) -> None:
             raise ElfError(f"ELF header field {field} changed")
     if new.num_sections() != layout.shnum:
         raise ElfError("pyelftools counts a different number of sections")
-    if _segments(old) != _segments(new):
+    (old_headers, old_tags), (new_headers, new_tags) = _segments(old), _segments(new)
+    if old_headers != new_headers:
         raise ElfError("program headers differ")
     for index, new_index in enumerate(layout.index_map):
         if new_index is None or index in layout.dropped:
@@ -129,21 +130,23 @@ def _pyelftools_agrees(old: ELFFile, new: ELFFile, layout: StripLayout) -> None:
         before, after = old.get_section(index), new.get_section(new_index)
         if before.name != after.name or any(before[f] != after[f] for f in _SECTION_FIELDS):
             raise ElfError(f"pyelftools sees section {before.name!r} differently")
-    if _dynamic_tags(old) != _dynamic_tags(new):
+    if old_tags != new_tags:
         raise ElfError("dynamic tags differ")
 
 
-def _segments(elf: ELFFile) -> list[dict[str, Any]]:
-    return [dict(segment.header) for segment in elf.iter_segments()]
-
-
-def _dynamic_tags(elf: ELFFile) -> list[tuple[Any, Any]]:
+def _segments(elf: ELFFile) -> tuple[list[dict[str, Any]], list[tuple[Any, Any]]]:
+    """Every program header, and the tags of the PT_DYNAMIC segments, in one pass: pyelftools builds a segment
+    object each time it is asked, and a dynamic one looks through the section headers for its string table."""
+    headers: list[dict[str, Any]] = []
     tags: list[tuple[Any, Any]] = []
-    for segment in elf.iter_segments(type="PT_DYNAMIC"):
+    for segment in elf.iter_segments():
+        headers.append(dict(segment.header))
+        if segment.header.p_type != "PT_DYNAMIC":
+            continue
         if not isinstance(segment, DynamicSegment):
             raise ElfError("pyelftools does not read PT_DYNAMIC as a dynamic segment")
         tags.extend((tag.entry.d_tag, tag.entry.d_val) for tag in segment.iter_tags())
-    return tags
+    return headers, tags
 
 
 def _digest(stream: BinaryIO, start: int, end: int) -> bytes:
