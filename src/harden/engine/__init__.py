@@ -153,26 +153,41 @@ def _tls_files(folder: Path) -> tuple[Path | None, Path | None, Path | None]:
 
 
 def _client(choice: EngineChoice, timeout: float) -> Any:
+    """A client of ``choice`` speaking the engine's API version (``_negotiate``), or the error of its first
+    request."""
     import docker
 
     if choice.tls is None:
-        return docker.DockerClient(base_url=choice.host, timeout=timeout)
-    from docker.tls import TLSConfig
+        client = docker.DockerClient(base_url=choice.host, timeout=timeout, version=_FIRST_API)
+    else:
+        from docker.tls import TLSConfig
 
-    tls = choice.tls
-    client_cert = (str(tls.cert), str(tls.key)) if tls.cert and tls.key else None
-    config = TLSConfig(client_cert=client_cert, ca_cert=str(tls.ca) if tls.ca else None, verify=tls.verify)
-    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA (the engine's ca.pem) on every
-    # request: the session must not read the environment. Built with a fixed API version (no request yet),
-    # then set to the engine's own, as docker-py's "auto" does.
-    client = docker.DockerClient(base_url=choice.host, tls=config, timeout=timeout, version=_FIRST_API)
-    import requests.utils
+        tls = choice.tls
+        client_cert = (str(tls.cert), str(tls.key)) if tls.cert and tls.key else None
+        config = TLSConfig(client_cert=client_cert, ca_cert=str(tls.ca) if tls.ca else None, verify=tls.verify)
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace the session's CA (the engine's ca.pem) on
+        # every request: the session must not read the environment.
+        client = docker.DockerClient(base_url=choice.host, tls=config, timeout=timeout, version=_FIRST_API)
+        import requests.utils
 
-    client.api.proxies = requests.utils.get_environ_proxies(client.api.base_url)
-    client.api.trust_env = False
-    served = str(client.api.version(api_version=False).get("ApiVersion") or _FIRST_API)
-    client.api._version = min(served, docker.constants.DEFAULT_DOCKER_API_VERSION, key=_api_key)
+        client.api.proxies = requests.utils.get_environ_proxies(client.api.base_url)
+        client.api.trust_env = False
+    client.api._version = _negotiate(client)
     return client
+
+
+def _negotiate(client: Any) -> str:
+    """The API version to speak: the engine's own, at most docker-py's (what its ``version="auto"`` does). Read
+    from the ``Api-Version`` header of ``/_ping``, as the docker CLI reads it; from ``/version`` when the header
+    is missing, which takes podman ~0.4 s to answer."""
+    import docker
+
+    response = client.api._get(client.api._url("/_ping", versioned_api=False))
+    client.api._raise_for_status(response)
+    served = response.headers.get("Api-Version")
+    if not served:
+        served = str(client.api.version(api_version=False).get("ApiVersion") or _FIRST_API)
+    return str(min(served, docker.constants.DEFAULT_DOCKER_API_VERSION, key=_api_key))
 
 
 _FIRST_API = "1.24"
