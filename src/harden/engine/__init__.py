@@ -226,8 +226,9 @@ _shared: tuple[tuple[str, ...], Any] | None = None
 
 def shared() -> Any:
     """The client this process already connected to the chosen engine, while it answers a ping; else
-    ``connect()``'s, kept. One run's preflight check, read and write share it: each new client asks the engine
-    its version (~0.4 s on podman, on the critical path before the save and before the load). Never close it."""
+    ``connect()``'s, kept. One run's preflight check, read and write share it instead of connecting three times
+    (each connect negotiates the API version: a request or two, on the critical path before the save and before
+    the load). Never close it."""
     global _shared
     key = choice_key()
     if _shared is not None and _shared[0] == key:
