@@ -203,8 +203,7 @@ def connect(timeout: int = 600) -> Any:
     tried = []
     for choice in choices:
         try:
-            client = _client(choice, min(timeout, PING_TIMEOUT_S))
-            client.ping()
+            client = _client(choice, min(timeout, PING_TIMEOUT_S))  # its version negotiation pings the engine
         except Exception as exc:
             reason = _reason(choice, exc)
             if choice.explicit:

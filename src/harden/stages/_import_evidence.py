@@ -351,8 +351,9 @@ class ImportEvidence:
             return
         digests: dict[str, None] = {}
         for source in sources:
-            entry = None if source in self._targets or _is_entry_points(source) else content_entry(self._rootfs,
-                                                                                                   source)
+            if source in self._targets or _is_entry_points(source):
+                continue
+            entry = content_entry(self._rootfs, source)
             digest = entry.digest if entry is not None and entry.size <= MAX_TEXT else None
             # a blob's digest is the sha256 of its content, the key of ParsedImports
             if digest is not None and digest in self._blobs and not self._parsed.knows(bytes.fromhex(digest)):

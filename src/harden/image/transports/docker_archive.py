@@ -180,4 +180,3 @@ def fill_docker_archive(tar: DeterministicTar, config: ImageConfig, layers: Sequ
         with spooled(layer, spool_dir) as (stream, size):
             tar.add_stream(name, stream, size)
     add_manifest(tar, config_name, layer_names, repo_tags)
-
