@@ -166,6 +166,10 @@ class HardenSample:
 class Pair:
     floor: FloorSample
     harden: HardenSample
+    first: str = "floor"
+    """Which of the two ran first ("floor" or "harden"): pairs alternate the order."""
+    settle_note: str = ""
+    """What settling before its samples could not do (e.g. the page cache not dropped); "" when all of it ran."""
 
     @property
     def ratio(self) -> float | None:
@@ -175,7 +179,8 @@ class Pair:
 
 @dataclass(frozen=True, slots=True)
 class IoComparison:
-    """harden vs the I/O floor on one image, samples alternating: floor, harden, floor, harden, …"""
+    """harden vs the I/O floor on one image: pairs of one floor and one harden sample, the order alternating
+    from pair to pair (floor first in the first)."""
 
     reference: str
     policy: str
@@ -184,6 +189,8 @@ class IoComparison:
     """"epoch": each harden run gets its own SOURCE_DATE_EPOCH (its layer's bytes differ from every earlier
     one); "remove": the bench removes its own earlier outputs. Either way ``HardenSample.fresh`` is checked."""
     pairs: tuple[Pair, ...]
+    settle: str = ""
+    """How the machine was brought to the same state before each sample ("": not at all, older results)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,15 +111,19 @@ def io_section(result: ImageResult) -> list[str]:
              + " ".join(io.argv) + "`, its wall time, its output layer new to the engine ("
              + ("each run gets its own SOURCE_DATE_EPOCH, so its layer bytes differ from every earlier one, and the "
                 "previous output is removed" if io.fresh_method == "epoch" else "earlier outputs removed")
-             + "; checked against every image's layers before the run). Samples alternate floor, harden, floor, "
-             "harden …", ""]
+             + "; checked against every image's layers before the run). "
+             + ("The order alternates from pair to pair (floor first in the first); " + io.settle + "." if io.settle
+                else "Samples alternate floor, harden, floor, harden …; the machine was not settled between them."),
+             ""]
     rows = []
     for index, pair in enumerate(io.pairs, 1):
         f, h = pair.floor, pair.harden
         first = "" if f.save_first_byte_seconds is None else f" (first byte at {sec(f.save_first_byte_seconds)})"
         rows.append((str(index), sec(f.save_seconds) + first, sec(f.load_seconds), sec(f.seconds), sec(h.wall_seconds),
                      times(pair.ratio), {True: "yes", False: "NO", None: "?"}[h.fresh],
-                     mb(h.memory.tree_rss_peak_bytes), f.note or h.error or ""))
+                     mb(h.memory.tree_rss_peak_bytes),
+                     "; ".join(n for n in (f"{pair.first} first" if io.settle else "", pair.settle_note, f.note,
+                                           h.error) if n)))
     rows.append(("**median**", sec(figures.save_median), sec(figures.load_median), sec(figures.floor_median),
                  sec(figures.harden_median), times(figures.ratio_median), f"{figures.fresh_pairs} of {figures.pairs}",
                  "", ""))

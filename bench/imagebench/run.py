@@ -59,6 +59,8 @@ from imagebench.model import (
 )
 from imagebench.naive_recipe import deviations
 from imagebench.proc_tree import run_measured
+from imagebench.settle import DESCRIPTION as SETTLE
+from imagebench.settle import code_paths, settle
 from imagebench.verification import harden_seconds, report_bytes, stage_savings, verification_stats
 
 log = logging.getLogger(__name__)
@@ -221,11 +223,19 @@ class Bench:
 
     def io_comparison(self, reference: str, policy: str, name: str, *, gzip: bool = True) -> tuple[
             IoComparison, ImageSize]:
-        """``repeat`` pairs, alternating floor and harden; the original's sizes from the first floor archive."""
+        """``repeat`` pairs, the order alternating (floor first in the first pair), each sample after ``settle``;
+        the original's sizes from the first floor archive."""
         pairs = []
         original: ImageSize | None = None
+        code = code_paths(self.options.harden)
         for index in range(self.options.repeat):
-            floor, archive = self.floor_sample(reference, f"{name}-floor", keep=index == 0)
+            notes: set[str] = set()
+            harden: HardenSample | None = None
+            if index % 2:  # harden first
+                self.settled(reference, code, notes)
+                harden = self.harden_sample(reference, policy, name)
+            self.settled(reference, code, notes)
+            floor, archive = self.floor_sample(reference, f"{name}-floor", keep=original is None)
             if archive is not None:
                 try:
                     log.info("sizes of %s (layer tars%s)", reference, ", gzip -6" if gzip else "")
@@ -233,11 +243,21 @@ class Bench:
                     original = size_of(listing, raw, packed, layers, label="original", reference=reference)
                 finally:
                     archive.unlink(missing_ok=True)
-            pairs.append(Pair(floor, self.harden_sample(reference, policy, name)))
+            if harden is None:
+                self.settled(reference, code, notes)
+                harden = self.harden_sample(reference, policy, name)
+            pairs.append(Pair(floor, harden, "harden" if index % 2 else "floor", "; ".join(sorted(notes))))
         assert original is not None
         argv = ("harden", "image", reference, "--no-verify", "--policy", policy, "--tag", "harden-bench-…",
                 "--report-dir", "…", *self.jobs_args())
-        return IoComparison(reference, policy, argv, self.options.fresh_method, tuple(pairs)), original
+        return IoComparison(reference, policy, argv, self.options.fresh_method, tuple(pairs), SETTLE), original
+
+    def settled(self, reference: str, code: Sequence[Path], notes: set[str]) -> None:
+        """``settle`` before one sample; what it could not do goes into ``notes``."""
+        done = settle(self.engine, reference, self.scratch, code)
+        log.info("settled in %.1f s%s", done.seconds, f" ({done.note})" if done.note else "")
+        if done.note:
+            notes.add(done.note)
 
     def jobs_args(self) -> list[str]:
         return [] if self.options.jobs is None else ["--jobs", str(self.options.jobs)]
