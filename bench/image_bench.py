@@ -42,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
                         f"(default: {','.join(DEFAULT_PARTS)})")
     p.add_argument("--repeat", type=int, default=3,
                    help="floor/harden sample pairs per image, the order alternating, each sample after the machine "
-                        "is settled (medians reported); default 3")
+                        "is settled (medians reported), and verified `harden image` runs of the deps image "
+                        "(the verify phase's median reported); default 3")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: --repeat 1, no policy variants, parts deps and base unless --parts is given")
     p.add_argument("--deps-image", default=DEFAULTS.deps_image)

@@ -427,6 +427,9 @@ class ImageResult:
     naive: Naive | None = None
     checks: tuple[Check, ...] = ()
     startup: StartupSamples | None = None
+    verify_repeats: tuple[float, ...] = ()
+    """The verify phase (seconds) of further ``harden image`` runs of the headline policy after the headline run,
+    each passed: with the headline's, the samples the verification-time target is judged on."""
     scaling: Scaling | None = None
     distroless: Distroless | None = None
     options: dict[str, Any] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from imagebench.figures import (
     spread,
     times,
     verdicts,
+    verify_samples,
 )
 from imagebench.model import ImageResult, ImageSize, Memory, PolicyRun, VerificationStats
 
@@ -152,6 +153,13 @@ def runs_section(result: ImageResult) -> list[str]:
     lines += table(("run", "policy", "uncompressed vs original", "gzip vs original", "wall", "without verify",
                     "verify", "peak memory", "exit"), rows)
     first = result.runs[0] if result.runs else None
+    if first is not None and result.verify_repeats:
+        samples = verify_samples(result, first)
+        lines += [f"Verify phase of {first.label} in {len(result.verify_repeats)} more `harden image` runs right "
+                  "after it, each verification PASSED (the machine not settled between runs, as for the headline): "
+                  + ", ".join(sec(s) for s in result.verify_repeats)
+                  + f"; with the headline's {sec(samples[0])}, median {sec(median(samples))}, {spread(samples)}.",
+                  ""]
     if first is not None and first.stage_savings:
         lines += [f"Where the bytes went under {first.label} (harden's report.json, per stage):", ""]
         lines += table(("stage", "seconds", "bytes saved", "files removed"),

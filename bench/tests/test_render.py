@@ -35,6 +35,21 @@ def test_deps_verdicts() -> None:
     assert [v.passed for v in slow] == [False, False, False, True]
 
 
+def test_the_verification_target_is_judged_on_the_median_of_every_verified_run() -> None:
+    one = by_target(deps_result(verify=55.0))["whole-surface"]
+    assert one.passed and "(median verify phase of 1 `harden image` runs, 1 sample)" in one.measured
+    # the headline alone would pass (55 s), the median of the three does not (61 s)
+    three = by_target(deps_result(verify=55.0, verify_repeats=(61.0, 70.0)))["whole-surface"]
+    assert three.passed is False
+    assert three.measured.startswith("61.0 s (median verify phase of 3 `harden image` runs, 55.0-70.0 s over 3")
+    passing = by_target(deps_result(verify=70.0, verify_repeats=(58.0, 59.0)))["whole-surface"]
+    assert passing.passed is True and passing.measured.startswith("59.0 s")
+    markdown = render_markdown(deps_result(verify=55.0, verify_repeats=(61.0, 70.0)))
+    assert "in 2 more `harden image` runs right after it, each verification PASSED" in markdown
+    assert ": 61.0 s, 70.0 s; with the headline's 55.0 s, median 61.0 s, 55.0-70.0 s over 3 samples." in markdown
+    assert "more `harden image` runs" not in render_markdown(deps_result())
+
+
 def test_memory_headline_adds_probe_containers_at_one_sample() -> None:
     result = deps_result(probes=520)
     memory = verdicts(result)[-1]
@@ -87,7 +102,7 @@ def test_summary_and_text_list_every_part() -> None:
 
 
 def test_results_come_back_from_json_unchanged(tmp_path: Path) -> None:
-    for result in (deps_result(), scaling_result(), base_result()):
+    for result in (deps_result(verify_repeats=(58.0, 61.5)), scaling_result(), base_result()):
         path = tmp_path / "r.json"
         path.write_text(json.dumps(as_json(result)))
         assert load_result(path) == result
