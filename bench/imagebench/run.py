@@ -303,12 +303,16 @@ class Bench:
         )
         return run, data
 
+    def image_args(self, reference: str, policy: str, name: str, key: str) -> tuple[str, Path, list[str]]:
+        """A fresh output tag, a report directory and the ``harden image`` arguments that use them."""
+        tag = self.tag(f"{name}-{key}")
+        report_dir = self.scratch / f"report-{name}-{key}"
+        return tag, report_dir, ["image", reference, "--policy", policy, "--tag", tag, "--report-dir", str(report_dir)]
+
     def policy_run(self, key: str, label: str, reference: str, policy: str, name: str, *, verify: bool,
                    gzip: bool = True) -> tuple[PolicyRun, str]:
         """One ``harden image`` under ``policy``; the output is kept under the returned tag for later checks."""
-        tag = self.tag(f"{name}-{key}")
-        report_dir = self.scratch / f"report-{name}-{key}"
-        args = ["image", reference, "--policy", policy, "--tag", tag, "--report-dir", str(report_dir)]
+        tag, report_dir, args = self.image_args(reference, policy, name, key)
         if not verify:
             args.append("--no-verify")
         holders = self.engine.layer_holders()
@@ -416,8 +420,7 @@ class Bench:
         found = []
         for index in range(2, self.options.repeat + 1):
             key = f"verify-{index}"
-            args = ["image", image, "--policy", policy, "--tag", self.tag(f"{name}-{key}"),
-                    "--report-dir", str(self.scratch / f"report-{name}-{key}")]
+            _, _, args = self.image_args(image, policy, name, key)
             run, data = self.phases_run(f"{name}-{key}", args, watch=False)
             if run.exit_code != 0 or (data.get("result") or {}).get("verification_ok") is not True:
                 raise RuntimeError(f"harden image {image} --policy {policy} (verification sample {index}) did not "
