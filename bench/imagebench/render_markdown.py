@@ -155,8 +155,10 @@ def runs_section(result: ImageResult) -> list[str]:
     first = result.runs[0] if result.runs else None
     if first is not None and result.verify_repeats:
         samples = verify_samples(result, first)
-        lines += [f"Verify phase of {first.label} in {len(result.verify_repeats)} more `harden image` runs right "
-                  "after it, each verification PASSED (the machine not settled between runs, as for the headline): "
+        more = len(result.verify_repeats)
+        lines += [f"Verify phase of {first.label} in {more} more `harden image` run{'s' if more > 1 else ''} right "
+                  f"after it, {'each' if more > 1 else 'its'} verification PASSED (the machine not settled between "
+                  "runs, as for the headline): "
                   + ", ".join(sec(s) for s in result.verify_repeats)
                   + f"; with the headline's {sec(samples[0])}, median {sec(median(samples))}, {spread(samples)}.",
                   ""]

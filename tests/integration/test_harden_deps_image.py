@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -29,8 +28,16 @@ def hardened(deps_image: str, docker_client: Any, tmp_path_factory: pytest.TempP
 
     out = tmp_path_factory.mktemp("e2e")
     source_id = docker_client.images.get(deps_image).id
-    with contextlib.suppress(docker.errors.NotFound):  # podman answers a missing tag's removal with NotFound
+    try:
         docker_client.images.remove(HARDENED_TAG)
+    except docker.errors.NotFound:  # podman answers a missing tag's removal with NotFound
+        pass
+    except docker.errors.APIError as exc:  # 409: a container still uses it; say which, do not remove it
+        image_id = docker_client.images.get(HARDENED_TAG).id
+        users = [f"{c.name} ({c.status})" for c in docker_client.containers.list(all=True)
+                 if c.attrs.get("Image") == image_id]
+        pytest.fail(f"cannot remove {HARDENED_TAG} left by an earlier run ({exc.explanation}); containers using it: "
+                    f"{', '.join(users) or 'none listed'}; remove them and run again", pytrace=False)
     proc = subprocess.run(
         [sys.executable, "-m", "harden", "image", deps_image, "--tag", HARDENED_TAG,
          "--report-dir", str(out / "reports"), "--output", f"oci-archive:{out / 'hardened.oci.tar'}"],
