@@ -32,7 +32,10 @@ def hardened(deps_image: str, docker_client: Any, tmp_path_factory: pytest.TempP
         docker_client.images.remove(HARDENED_TAG)
     except docker.errors.NotFound:  # podman answers a missing tag's removal with NotFound
         pass
-    except docker.errors.APIError as exc:  # 409: a container still uses it; say which, do not remove it
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:
+            raise
+        # a container still uses it: say which, do not remove it
         image_id = docker_client.images.get(HARDENED_TAG).id
         users = [f"{c.name} ({c.status})" for c in docker_client.containers.list(all=True)
                  if c.attrs.get("Image") == image_id]
