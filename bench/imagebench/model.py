@@ -291,7 +291,8 @@ class PolicyRun:
     stage_savings: tuple[StageSaving, ...]
     verification: VerificationStats | None
     fresh: bool | None
-    """The output's layer was new to the engine (see HardenSample.fresh); informational here."""
+    """The output's layer was new to the engine (see HardenSample.fresh): each run gets its own
+    SOURCE_DATE_EPOCH under the "epoch" method; shown in the Policies table."""
     report_harden_seconds: float | None = None
 
 

@@ -140,7 +140,8 @@ def runs_section(result: ImageResult) -> list[str]:
     o = result.original
     lines = ["## Policies", "",
              "Each row is one `harden image` run (through harden.api, what the CLI calls, with a clock on the phases "
-             "harden announces); *without verify* is its wall time minus the verify phase.", ""]
+             "harden announces); *without verify* is its wall time minus the verify phase. *fresh write*: the "
+             "output's layer was new to the engine (no image held it before the run).", ""]
     rows = []
     for run in result.runs:
         r = run.run
@@ -149,9 +150,10 @@ def runs_section(result: ImageResult) -> list[str]:
                      pct(run.hardened.gzip_bytes if run.hardened else None, o.gzip_bytes),
                      sec(r.wall_seconds), sec(r.seconds_excluding_verify),
                      sec(r.verify_seconds) if run.verified else "not verified",
-                     mb(r.memory.headline_bytes), f"exit {r.exit_code}"))
+                     mb(r.memory.headline_bytes), {True: "yes", False: "NO", None: "?"}[run.fresh],
+                     f"exit {r.exit_code}"))
     lines += table(("run", "policy", "uncompressed vs original", "gzip vs original", "wall", "without verify",
-                    "verify", "peak memory", "exit"), rows)
+                    "verify", "peak memory", "fresh write", "exit"), rows)
     first = result.runs[0] if result.runs else None
     if first is not None and result.verify_repeats:
         samples = verify_samples(result, first)

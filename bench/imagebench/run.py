@@ -194,18 +194,22 @@ class Bench:
             if not keep:
                 archive.unlink(missing_ok=True)
 
+    def fresh_env(self) -> tuple[dict[str, str], int | None]:
+        """The environment of one ``harden image`` run that writes an image: with the "epoch" method, its own
+        SOURCE_DATE_EPOCH, so its output layer is new to the engine (each run's freshness is checked anyway)."""
+        self.counter += 1
+        if self.options.fresh_method != "epoch":
+            return dict(self.engine.env), None
+        epoch = self.epoch_base + self.counter
+        return {**self.engine.env, "SOURCE_DATE_EPOCH": str(epoch)}, epoch
+
     def harden_sample(self, reference: str, policy: str, name: str) -> HardenSample:
         """``harden image REFERENCE --no-verify`` with its output layer new to the engine, checked."""
-        self.counter += 1
+        env, epoch = self.fresh_env()
         tag = self.tag(f"{name}-io")
         report_dir = self.scratch / f"report-{name}-io-{self.counter}"
         argv = [*self.options.harden, "image", reference, "--no-verify", "--policy", policy, "--tag", tag,
                 "--report-dir", str(report_dir), *self.jobs_args()]
-        env = self.engine.env
-        epoch = None
-        if self.options.fresh_method == "epoch":
-            epoch = self.epoch_base + self.counter
-            env = {**env, "SOURCE_DATE_EPOCH": str(epoch)}
         holders = self.engine.layer_holders()
         log.info("$ %sharden %s", f"SOURCE_DATE_EPOCH={epoch} " if epoch else "",
                  " ".join(argv[len(self.options.harden):]))
@@ -272,18 +276,22 @@ class Bench:
         finally:
             archive.unlink(missing_ok=True)
 
-    def phases_run(self, name: str, args: Sequence[str], *, watch: bool) -> tuple[Run, dict[str, Any]]:
-        """harden_phases.py (harden.api, what the CLI calls) under measurement; the run and its OUT.json."""
+    def phases_run(self, name: str, args: Sequence[str], *, watch: bool,
+                   env: Mapping[str, str] | None = None) -> tuple[Run, dict[str, Any]]:
+        """harden_phases.py (harden.api, what the CLI calls) under measurement; the run and its OUT.json. ``env``
+        defaults to the engine's."""
         out = self.scratch / f"{name}.phases.json"
         argv = [self.options.python, str(PHASES_SCRIPT), str(out), *args, *self.jobs_args()]
-        log.info("$ harden %s", " ".join(args))
+        env = dict(self.engine.env if env is None else env)
+        epoch = env.get("SOURCE_DATE_EPOCH")
+        log.info("$ %sharden %s", f"SOURCE_DATE_EPOCH={epoch} " if epoch else "", " ".join(args))
         watcher = ContainerWatch(self.engine.client, self.engine.env) if watch else None
         if watcher is not None:
             with watcher:
-                measured = run_measured(argv, env=self.engine.env, log_file=self.scratch / f"{name}.log",
+                measured = run_measured(argv, env=env, log_file=self.scratch / f"{name}.log",
                                         also_sample=watcher.sample)
         else:
-            measured = run_measured(argv, env=self.engine.env, log_file=self.scratch / f"{name}.log")
+            measured = run_measured(argv, env=env, log_file=self.scratch / f"{name}.log")
         containers, memory = None, measured.memory
         if watcher is not None:
             containers, combined = watcher.result(measured.tree_rss_ticks)
@@ -315,8 +323,9 @@ class Bench:
         tag, report_dir, args = self.image_args(reference, policy, name, key)
         if not verify:
             args.append("--no-verify")
+        env, _ = self.fresh_env()
         holders = self.engine.layer_holders()
-        run, _ = self.phases_run(f"{name}-{key}", args, watch=verify)
+        run, _ = self.phases_run(f"{name}-{key}", args, watch=verify, env=env)
         report = _read_json(report_dir / "report.json")
         written = self.engine.exists(tag)
         fresh = None
@@ -421,7 +430,7 @@ class Bench:
         for index in range(2, self.options.repeat + 1):
             key = f"verify-{index}"
             _, _, args = self.image_args(image, policy, name, key)
-            run, data = self.phases_run(f"{name}-{key}", args, watch=False)
+            run, data = self.phases_run(f"{name}-{key}", args, watch=False, env=self.fresh_env()[0])
             if run.exit_code != 0 or (data.get("result") or {}).get("verification_ok") is not True:
                 raise RuntimeError(f"harden image {image} --policy {policy} (verification sample {index}) did not "
                                    f"pass: exit {run.exit_code} {run.error}")

@@ -117,3 +117,13 @@ def test_naive_without_its_verification_still_lists_the_deviations() -> None:
     skipped = dataclasses.replace(result, naive=dataclasses.replace(result.naive, verify=None, breakage=None))
     markdown = render_markdown(skipped)
     assert "1. Base: Debian, not Alpine." in markdown and "was skipped (--no-naive-verify)" in markdown
+
+
+def test_the_policies_table_says_whether_each_runs_write_was_fresh() -> None:
+    result = deps_result()
+    stale = dataclasses.replace(result.runs[1], fresh=False)
+    markdown = render_markdown(dataclasses.replace(result, runs=(result.runs[0], stale)))
+    section = markdown.split("## Policies")[1].split("##")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| run ") and "| policy |" not in line]
+    assert len(rows) == 2
+    assert rows[0].endswith("| yes | exit 0 |") and rows[1].endswith("| NO | exit 0 |")
