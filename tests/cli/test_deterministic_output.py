@@ -83,3 +83,27 @@ def test_the_rewritten_layer_is_pinned(source: Path, tmp_path: Path) -> None:
         manifest = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
         config = json.load(outer.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
     assert config["rootfs"]["diff_ids"] == [PINNED_LAYER]
+
+
+def test_under_source_date_epoch_kept_bytecode_keeps_its_sources_mtime(source: Path, tmp_path: Path) -> None:
+    """A policy that keeps bytecode: core.py (above the epoch, its .pyc kept) keeps its mtime and the report
+    names it; __init__.py (no .pyc) is capped as every other entry."""
+    policy = tmp_path / "keep-bytecode.toml"
+    policy.write_text('schema_version = 1\nname = "keep-bytecode"\nextends = "default"\n'
+                      '[stages.remove-bytecode]\nmode = "keep"\n')
+    out = tmp_path / "kept.tar"
+    result = CliRunner().invoke(
+        cli, ["image", f"docker-archive:{source}", "--no-verify", "--fail-on", "never", "--policy", str(policy),
+              "--report-dir", str(tmp_path / "reports"), "--output", f"docker-archive:{out}"],
+        env={"SOURCE_DATE_EPOCH": "1000000000"}, catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    with tarfile.open(out) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))  # type: ignore[arg-type]
+        with tarfile.open(fileobj=outer.extractfile(manifest[0]["Layers"][0])) as layer:
+            mtimes = {member.name: member.mtime for member in layer.getmembers()}
+    assert mtimes["opt/app/pkg/core.py"] == 1_700_000_000
+    assert mtimes["opt/app/pkg/__init__.py"] == mtimes["opt/app/pkg/__pycache__/core.cpython-311.pyc"] == 1_000_000_000
+    notes = json.loads((tmp_path / "reports" / "report.json").read_text())["notes"]
+    (note,) = [n for n in notes if n["stage"] == "write layer"]
+    assert "except those of 1 Python source whose" in note["note"] and "/opt/app/pkg/core.py" in note["note"]

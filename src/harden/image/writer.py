@@ -1,10 +1,11 @@
 """Write a Rootfs as one deterministic, uncompressed layer tar (PAX), streamed from the blob store.
 
 Entries are sorted by path (parents first; missing parents are written as 0755 root directories). Every entry
-keeps its own mtime, capped at SOURCE_DATE_EPOCH when one is given; owner, mode (setuid/setgid/sticky
-included), devices, symlink targets and xattrs are kept, and hardlinks point at a path written earlier. The
-sha256 (the diff_id) is computed while writing; the file appears at ``dest`` only when complete. Same Rootfs and
-clamp → byte-identical tar.
+keeps its own mtime, capped at SOURCE_DATE_EPOCH when one is given, except a Python source whose cached bytecode
+the layer holds (``bytecode_sources``: that bytecode is valid only while the source keeps the mtime it records);
+owner, mode (setuid/setgid/sticky included), devices, symlink targets and xattrs are kept, and hardlinks point at
+a path written earlier. The sha256 (the diff_id) is computed while writing; the file appears at ``dest`` only
+when complete. Same Rootfs and clamp → byte-identical tar.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -77,6 +78,19 @@ def with_written_layers(
     return updated.with_fields(created=created) if epoch else updated
 
 
+def bytecode_sources(entries: Iterable[FileEntry]) -> frozenset[PurePosixPath]:
+    """The Python sources among ``entries`` whose cached bytecode is among them too (PEP 3147:
+    ``DIR/__pycache__/NAME.TAG[.opt-N].pyc`` for ``DIR/NAME.py``). Python uses timestamp-checked bytecode only
+    while its source has the mtime (and size) the .pyc records, so capping such a source's mtime would make
+    every interpreter compile it again."""
+    files = {entry.path for entry in entries if entry.type is EntryType.FILE}
+    cached = set()
+    for path in files:
+        if path.suffix == ".pyc" and path.parent.name == "__pycache__":
+            cached.add(path.parent.parent / (path.name.split(".", 1)[0] + ".py"))
+    return frozenset(cached & files)
+
+
 def _tarinfo(entry: FileEntry, clamp: int | None) -> tarfile.TarInfo:
     info = tarfile.TarInfo(str(entry.path))
     info.mode = entry.mode & 0o7777
@@ -129,13 +143,29 @@ class LayerPlan:
     entries: tuple[FileEntry, ...]
     links: Mapping[PurePosixPath, PurePosixPath]
     clamp: int | None
+    unclamped: frozenset[PurePosixPath] = frozenset()
+    """Entries above ``clamp`` that keep their mtime: Python sources whose bytecode the layer holds."""
+
+    def clamp_of(self, entry: FileEntry) -> int | None:
+        return None if entry.path in self.unclamped else self.clamp
+
+    def notes(self) -> tuple[str, ...]:
+        """What a report says of the mtimes the clamp left as they were."""
+        if not self.unclamped:
+            return ()
+        count = len(self.unclamped)
+        sample = ", ".join("/" + str(path) for path in sorted(self.unclamped)[:3])
+        return (f"SOURCE_DATE_EPOCH={self.clamp} caps every mtime except those of {count:,} Python "
+                f"source{'s' if count != 1 else ''} whose cached bytecode the image keeps: they keep the original's "
+                "mtime, which that bytecode is checked against (capped, every interpreter would compile them "
+                f"again), e.g. {sample}",)
 
     def size(self, blobs: BlobStore) -> int:
         """The bytes ``write_planned`` will write: every header and padded content, the two end blocks, and
         the padding to a whole record, as tarfile writes them."""
         total = 0
         for entry in self.entries:
-            info = _header(entry, self.links, blobs, self.clamp)
+            info = _header(entry, self.links, blobs, self.clamp_of(entry))
             total += len(info.tobuf(tarfile.PAX_FORMAT, _ENCODING, _ERRORS)) + _padded(info.size)
         total += 2 * tarfile.BLOCKSIZE
         return _padded(total, tarfile.RECORDSIZE)
@@ -148,8 +178,14 @@ def _padded(size: int, unit: int = tarfile.BLOCKSIZE) -> int:
 def plan_layer(rootfs: Rootfs, *, clamp_mtime: int | None = None) -> LayerPlan:
     """What writing ``rootfs`` as one layer writes (``write_planned``). Entries keep their own mtimes (so kept
     bytecode stays valid against its sources); ``clamp_mtime`` (SOURCE_DATE_EPOCH) caps every mtime at that
-    value, as reproducible builds expect."""
-    return LayerPlan(tuple(entries_with_parents(rootfs)), link_plan(rootfs), clamp_mtime)
+    value, as reproducible builds expect, except the mtime of a source whose bytecode the layer holds
+    (``LayerPlan.unclamped``, for the run's report)."""
+    entries = tuple(entries_with_parents(rootfs))
+    unclamped: frozenset[PurePosixPath] = frozenset()
+    if clamp_mtime is not None:
+        sources = bytecode_sources(entries)
+        unclamped = frozenset(e.path for e in entries if e.path in sources and e.mtime > clamp_mtime)
+    return LayerPlan(entries, link_plan(rootfs), clamp_mtime, unclamped)
 
 
 class _Tee:
@@ -188,7 +224,7 @@ def write_planned(plan: LayerPlan, blobs: BlobStore, dest: Path, *, copy_to: IO[
                 errors=_ERRORS,
             ) as tar:
                 for entry in plan.entries:
-                    _add(tar, entry, _header(entry, plan.links, blobs, plan.clamp), blobs)
+                    _add(tar, entry, _header(entry, plan.links, blobs, plan.clamp_of(entry)), blobs)
                     forget_members(tar)
         if size is not None and out.size != size:
             raise InternalError(f"the layer tar is {out.size} bytes, not the {size} bytes planned")

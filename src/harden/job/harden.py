@@ -203,7 +203,7 @@ class HardenJob:
         folder.mkdir(parents=True, exist_ok=True)
         load = stream_into_engine("the hardened image") if self._streams_load else None
         try:
-            layer, config = self._write(run.result, loaded, blobs, folder, load)
+            layer, config, run.write_notes = self._write(run.result, loaded, blobs, folder, load)
             run.config = config
             run.output_digest = "sha256:" + hashlib.sha256(config.to_bytes()).hexdigest()
             run.output = Image(config, (reopened(layer, f"hardened layer ({run.label})"),), platform=run.platform,
@@ -220,9 +220,9 @@ class HardenJob:
             self._verify(run, blobs, folder, progress)
 
     def _write(self, result: PipelineResult, loaded: Loaded, blobs: BlobStore, folder: Path,
-               load: StreamedLoad | None) -> tuple[WrittenLayer, ImageConfig]:
-        """The squashed layer and final config, in the workspace (not yet published); the layer sent into
-        ``load`` too as it is written, when there is one."""
+               load: StreamedLoad | None) -> tuple[WrittenLayer, ImageConfig, tuple[str, ...]]:
+        """The squashed layer and final config, in the workspace (not yet published), and what the report says
+        of how it was written; the layer sent into ``load`` too as it is written, when there is one."""
         from harden.image.writer import plan_layer, source_date_epoch, write_planned
 
         epoch = source_date_epoch()
@@ -234,7 +234,7 @@ class HardenJob:
             with load.layer(size) as stream:
                 layer = write_planned(plan, blobs, folder / "layer.tar", copy_to=stream, size=size)
         config = finalize_config(result.config, loaded.image, self.policy, layer, epoch)
-        return layer, config
+        return layer, config, plan.notes()
 
     def _verify(self, run: PlatformRun, blobs: BlobStore, workdir: Path, progress: ProgressReporter) -> None:
         from harden.heap import release_for_probes
@@ -342,6 +342,7 @@ class HardenJob:
                 removed_on_purpose=deliberate_removals(self.policy),
                 attestations=entry,
                 elf_cache=run.elf_ahead.cache() if run.elf_ahead is not None else None,
+                write_notes=run.write_notes,
             ))
         return built
 

@@ -38,6 +38,8 @@ class PlatformRun:
     """The folder of its reports (and of its files in the workspace): the platform's name, made unique."""
     elf_ahead: ElfScanAhead | None = None
     """The original's ELF files, inspected in the background while the stages plan."""
+    write_notes: tuple[str, ...] = ()
+    """What the report says of how the layer was written (``LayerPlan.notes``)."""
 
     @property
     def platform(self) -> Platform | None:

@@ -217,16 +217,18 @@ def build_report(
     extra_findings: Sequence[Finding] = (),
     sbom: SbomRefs | None = None,
     attestations: Mapping[str, Any] | None = None,
+    write_notes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The report dict. Findings, ELF table and largest files/packages describe the final state (the hardened
     image in a run, the image itself in a review); ``fixed_findings`` lists what hardening removed;
     ``attestations`` what the run attests (``harden.attest.run.AttestationPlan.to_report``), None when it
-    writes nothing."""
+    writes nothing; ``write_notes`` go into ``notes`` under the stage name "write layer"."""
     final = hardened if hardened is not None else original
     findings = sort_findings([*final.findings, *extra_findings, *verification_findings(verification)])
     final_keys = {f.key for f in findings}
     fixed = None if hardened is None else [f.to_dict() for f in original.findings if f.key not in final_keys]
     changes, skipped, notes = _changes(result)
+    notes += [{"stage": "write layer", "note": note} for note in write_notes]
     packages = sorted(final.components, key=lambda c: (-c.bytes, c.ecosystem, c.name.lower(), c.location))
     return {
         "schema_version": SCHEMA_VERSION,

@@ -153,6 +153,7 @@ def build_run_reports(
     efficiency: Efficiency | None = None,
     attestations: Mapping[str, Any] | None = None,
     elf_cache: ElfCache | None = None,
+    write_notes: Sequence[str] = (),
 ) -> RunReports:
     """The report set of one ``harden image`` run: findings on the hardened image, the original's for
     comparison ("fixed by harden"), SBOMs of both and their diff. ``removed_on_purpose``: the distributions the
@@ -160,7 +161,7 @@ def build_run_reports(
     layers' figure, computed as the merge read them (``harden.job.load.Loaded``); None: computed here, reading the
     source's layers again.
     ``attestations``: the report's entry for what the run attests (None: nothing). ``elf_cache``: ELF files
-    already inspected (``ElfScanAhead``)."""
+    already inspected (``ElfScanAhead``). ``write_notes``: how the layer was written (``LayerPlan.notes``)."""
     generated_at = generated_at or now_utc()
     cache: ElfCache = dict(elf_cache or {})
     before = analyze_side(original, source_image.config, blobs, elf_cache=cache)
@@ -196,6 +197,7 @@ def build_run_reports(
         extra_findings=extra,
         sbom=SbomRefs(SBOM_ORIGINAL, SBOM_HARDENED, SBOM_DIFF, diff["summary"]),
         attestations=attestations,
+        write_notes=write_notes,
     )
     findings = tuple(sort_findings([*after.findings, *extra]))
     return RunReports(report, {SBOM_ORIGINAL: sbom_before, SBOM_HARDENED: sbom_after, SBOM_DIFF: diff}, findings)

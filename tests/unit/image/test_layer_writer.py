@@ -256,3 +256,47 @@ def test_the_copy_gets_every_byte_and_a_wrong_size_raises(tmp_path: Path, blobs:
     with pytest.raises(InternalError, match=r"not the .* bytes planned"):
         write_planned(plan, blobs, tmp_path / "wrong.tar", copy_to=io.BytesIO(), size=plan.size(blobs) + 512)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blobs", "layer.tar", "plain.tar"]
+
+
+def timestamp_pyc(code: str, source_mtime: int, source_size: int) -> bytes:
+    """A .pyc as CPython writes it (PEP 552, timestamp-checked): magic, flags 0, source mtime and size, code."""
+    import importlib.util
+    import marshal
+    import struct
+
+    header = importlib.util.MAGIC_NUMBER + struct.pack("<III", 0, source_mtime, source_size)
+    return header + marshal.dumps(compile(code, "kept.py", "exec"))
+
+
+def test_a_source_whose_bytecode_is_kept_keeps_its_mtime_under_the_clamp(tmp_path: Path, blobs: BlobStore) -> None:
+    """Capped, kept.py's mtime would no longer be the one its .pyc records and Python would compile the source
+    again: the interpreter run on the written layer gets the bytecode's value, not the source's."""
+    import subprocess
+    import sys
+
+    source = b"VALUE = 'from the source'\n"
+    tag = sys.implementation.cache_tag
+    rootfs = merged_rootfs([make_layer_tar([
+        file("app/kept.py", source, mtime=2_000_000),
+        file(f"app/__pycache__/kept.{tag}.pyc", timestamp_pyc("VALUE = 'from bytecode'", 2_000_000, len(source)),
+             mtime=2_000_000),
+        file("app/plain.py", b"VALUE = 1\n", mtime=2_000_000),
+        file("app/old.py", b"VALUE = 2\n", mtime=5),
+        file(f"app/__pycache__/old.{tag}.pyc", b"", mtime=5),
+    ])], blobs)
+    plan = plan_layer(rootfs, clamp_mtime=1_000_000)
+    assert plan.unclamped == {PurePosixPath("app/kept.py")}  # old.py is below the clamp: nothing to keep
+    (note,) = plan.notes()
+    assert "except those of 1 Python source whose" in note and "/app/kept.py" in note
+    layer = write_planned(plan, blobs, tmp_path / "layer.tar")
+    assert by_mtime(members(layer.path)) == {  # the parents, added by the writer, have mtime 0
+        "app/kept.py": 2_000_000,
+        f"app/__pycache__/kept.{tag}.pyc": 1_000_000, "app/plain.py": 1_000_000, "app/old.py": 5,
+        f"app/__pycache__/old.{tag}.pyc": 5}
+    root = tmp_path / "root"
+    with tarfile.open(layer.path) as tar:
+        tar.extractall(root, filter="tar")
+    ran = subprocess.run([sys.executable, "-B", "-c", "import kept; print(kept.VALUE)"], cwd=root / "app",
+                         capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "from bytecode"
+    assert plan_layer(rootfs, clamp_mtime=None).notes() == ()
