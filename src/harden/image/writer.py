@@ -14,7 +14,7 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
@@ -143,8 +143,15 @@ class LayerPlan:
     entries: tuple[FileEntry, ...]
     links: Mapping[PurePosixPath, PurePosixPath]
     clamp: int | None
-    unclamped: frozenset[PurePosixPath] = frozenset()
+    unclamped: frozenset[PurePosixPath] = field(init=False)
     """Entries above ``clamp`` that keep their mtime: Python sources whose bytecode the layer holds."""
+
+    def __post_init__(self) -> None:
+        unclamped: frozenset[PurePosixPath] = frozenset()
+        if self.clamp is not None:
+            sources = bytecode_sources(self.entries)
+            unclamped = frozenset(e.path for e in self.entries if e.path in sources and e.mtime > self.clamp)
+        object.__setattr__(self, "unclamped", unclamped)
 
     def clamp_of(self, entry: FileEntry) -> int | None:
         return None if entry.path in self.unclamped else self.clamp
@@ -180,12 +187,7 @@ def plan_layer(rootfs: Rootfs, *, clamp_mtime: int | None = None) -> LayerPlan:
     bytecode stays valid against its sources); ``clamp_mtime`` (SOURCE_DATE_EPOCH) caps every mtime at that
     value, as reproducible builds expect, except the mtime of a source whose bytecode the layer holds
     (``LayerPlan.unclamped``, for the run's report)."""
-    entries = tuple(entries_with_parents(rootfs))
-    unclamped: frozenset[PurePosixPath] = frozenset()
-    if clamp_mtime is not None:
-        sources = bytecode_sources(entries)
-        unclamped = frozenset(e.path for e in entries if e.path in sources and e.mtime > clamp_mtime)
-    return LayerPlan(entries, link_plan(rootfs), clamp_mtime, unclamped)
+    return LayerPlan(tuple(entries_with_parents(rootfs)), link_plan(rootfs), clamp_mtime)
 
 
 class _Tee:
