@@ -54,3 +54,18 @@ def has_parent_in(path: PurePosixPath | str, texts: Collection[str]) -> bool:
             return True
         if text == ".":
             return False
+
+
+BYTECODE_SUFFIXES = (".pyc", ".pyo")
+
+
+def bytecode_source(path: PurePosixPath) -> PurePosixPath | None:
+    """The source ``DIR/NAME.py`` whose cached bytecode ``path`` is (PEP 3147 and 488:
+    ``DIR/__pycache__/NAME.TAG[.opt-N].pyc``, or a ``.pyo`` of Python 3.2-3.4; NAME may hold dots, as in
+    ``importlib.util.cache_from_source``); None for every other path."""
+    if path.suffix not in BYTECODE_SUFFIXES or path.parent.name != "__pycache__":
+        return None
+    name, dot, tag = path.stem.rpartition(".")
+    if tag.startswith("opt-"):
+        name, dot, tag = name.rpartition(".")
+    return path.parent.parent / f"{name}.py" if dot and name and tag else None

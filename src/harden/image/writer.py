@@ -24,6 +24,7 @@ from harden.image._streams import HashingWriter, forget_members
 from harden.image._tree import entries_with_parents, link_plan
 from harden.image.blobs import BlobStore
 from harden.image.model import EntryType, FileEntry, ImageConfig, Rootfs
+from harden.image.path_text import bytecode_source
 
 XATTR_PREFIX = "SCHILY.xattr."
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
@@ -84,11 +85,7 @@ def bytecode_sources(entries: Iterable[FileEntry]) -> frozenset[PurePosixPath]:
     while its source has the mtime (and size) the .pyc records, so capping such a source's mtime would make
     every interpreter compile it again."""
     files = {entry.path for entry in entries if entry.type is EntryType.FILE}
-    cached = set()
-    for path in files:
-        if path.suffix == ".pyc" and path.parent.name == "__pycache__":
-            cached.add(path.parent.parent / (path.name.split(".", 1)[0] + ".py"))
-    return frozenset(cached & files)
+    return frozenset(source for path in files if (source := bytecode_source(path)) in files)
 
 
 def _tarinfo(entry: FileEntry, clamp: int | None) -> tarfile.TarInfo:

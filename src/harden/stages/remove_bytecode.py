@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import ClassVar, Literal
 
+from harden.image.path_text import BYTECODE_SUFFIXES
 from harden.plan import Change, Plan, Remove, SetConfig, Skip
 from harden.stages._config_env import env_with
 from harden.stages._globs import GlobSet
@@ -13,7 +14,6 @@ from harden.stages._path_index import PathIndex, select_by_globs
 from harden.stages.base import StageContext, StageSettings
 
 CATEGORY = "bytecode"
-_BYTECODE_SUFFIXES = (".pyc", ".pyo")
 DONT_WRITE = "PYTHONDONTWRITEBYTECODE"
 
 
@@ -39,7 +39,7 @@ class RemoveBytecode:
         rootfs = ctx.rootfs
 
         def sourceless(path: PurePosixPath) -> str | None:
-            if path.suffix not in _BYTECODE_SUFFIXES or path.parent.name == "__pycache__":
+            if path.suffix not in BYTECODE_SUFFIXES or path.parent.name == "__pycache__":
                 return None
             entry = rootfs.get(path)
             if entry is None or entry.is_dir:

@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from harden.image.blobs import BlobStore
 from harden.image.files import file_bytes
+from harden.image.path_text import bytecode_source
 from harden.plan import Change, Plan, Remove, Skip
 from harden.pyenv import Distribution, PythonEnv, find_distributions, find_python_envs, normalize_name
 from harden.stages._dpkg_owners import DpkgOwner, DpkgOwners
@@ -202,9 +203,7 @@ class _Planner:
         for path in list(leaves):
             if path.suffix == ".py":
                 cache = path.parent / "__pycache__"
-                for cached in index.children(cache):
-                    if cached.name.startswith(f"{path.stem}.") and cached.suffix in (".pyc", ".pyo"):
-                        leaves.add(cached)
+                leaves.update(cached for cached in index.children(cache) if bytecode_source(cached) == path)
         for script in distribution.console_scripts:
             for candidate in (env.bin_dir / script, env.bin_dir / f"{script}.exe"):
                 if candidate in rootfs:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from pathlib import PurePosixPath
 
-from harden.image.path_text import add_parents, has_parent_in, is_below, is_within, parent_text, within_any
+from harden.image.path_text import (
+    add_parents,
+    bytecode_source,
+    has_parent_in,
+    is_below,
+    is_within,
+    parent_text,
+    within_any,
+)
 
 PATHS = [PurePosixPath(p) for p in (
     ".", "usr", "usr/lib", "usr/lib/python3.11", "usr/lib/python3.11/os.py", "usr/lib64", "usr/libexec/x",
@@ -41,3 +50,18 @@ def test_add_parents_collects_every_parent_but_the_root_whatever_the_order() -> 
         for path in order:
             add_parents(str(path), folders)
         assert folders == expected
+
+
+def test_bytecode_source_inverts_cpythons_cache_naming() -> None:
+    for source in ("usr/lib/python3.11/os.py", "opt/venv/lib/site/pkg/__init__.py", "a/foo.bar.py", "x.py"):
+        for optimization in ("", 1, 2):
+            cached = PurePosixPath(importlib.util.cache_from_source(source, optimization=optimization))
+            assert bytecode_source(cached) == PurePosixPath(source), cached
+        legacy = PurePosixPath(source).parent / "__pycache__" / (PurePosixPath(source).stem + ".cpython-33.pyo")
+        assert bytecode_source(legacy) == PurePosixPath(source)
+
+
+def test_bytecode_source_is_none_outside_pycache_naming() -> None:
+    for text in ("a/foo.pyc", "a/__pycache__/foo.pyc", "a/__pycache__/foo.cpython-311.py", "a/__pycache__/.pyc",
+                 "a/__pycache__/foo.opt-1.pyc", "a/__pycache__/README"):
+        assert bytecode_source(PurePosixPath(text)) is None, text
