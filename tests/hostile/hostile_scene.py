@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -55,13 +54,6 @@ def tree_state(root: Path) -> dict[str, str]:
             else:
                 state[rel] = "file:" + hashlib.sha256(path.read_bytes()).hexdigest()
     return state
-
-
-def _ctrl_c_as_usual() -> None:
-    """In the child, before harden starts: SIGINT back to its default. Tests launched in the background without
-    job control (``cmd &`` in a script) inherit SIGINT ignored, and an ignored signal stays ignored across exec:
-    harden would never see the Ctrl-C these tests send."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @dataclass
@@ -165,7 +157,7 @@ class Scene:
         """``python -m harden ARGS`` as a child process (its own process group), output captured."""
         return subprocess.Popen(
             [sys.executable, "-m", "harden", *args], cwd=self.cwd, env=self.environ(env), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_ctrl_c_as_usual,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
         )
 
     # -- the invariants ----------------------------------------------------------------------------------
