@@ -431,6 +431,8 @@ class ImageResult:
     verify_repeats: tuple[float, ...] = ()
     """The verify phase (seconds) of further ``harden image`` runs of the headline policy after the headline run,
     each passed: with the headline's, the samples the verification-time target is judged on."""
+    verify_repeats_fresh: tuple[bool | None, ...] = ()
+    """For each of ``verify_repeats``: its output layer was new to the engine (as ``PolicyRun.fresh``)."""
     scaling: Scaling | None = None
     distroless: Distroless | None = None
     options: dict[str, Any] = field(default_factory=dict)

@@ -162,7 +162,8 @@ def runs_section(result: ImageResult) -> list[str]:
                   f"after it, {'each' if more > 1 else 'its'} verification PASSED (the machine not settled between "
                   "runs, as for the headline): "
                   + ", ".join(sec(s) for s in result.verify_repeats)
-                  + f"; with the headline's {sec(samples[0])}, median {sec(median(samples))}, {spread(samples)}.",
+                  + f"; with the headline's {sec(samples[0])}, median {sec(median(samples))}, {spread(samples)}. "
+                  + _repeats_fresh(result.verify_repeats_fresh),
                   ""]
     if first is not None and first.stage_savings:
         lines += [f"Where the bytes went under {first.label} (harden's report.json, per stage):", ""]
@@ -360,3 +361,12 @@ def _first_byte(figures: IoFigures) -> list[str]:
     return [f"The engine's save sent its first byte after {sec(figures.first_byte_median)} of its "
             f"{sec(figures.save_median)} (medians): until then it prepares the archive and sends nothing. harden "
             "reads the image through the same save, so its read waits as long before it has a byte to work on."]
+
+
+def _repeats_fresh(fresh: tuple[bool | None, ...]) -> str:
+    """Whether the verification repeats wrote fresh, as the policy table's *fresh write* column says it."""
+    if not fresh:
+        return "Their fresh write was not recorded."
+    words = ", ".join({True: "yes", False: "NO", None: "?"}[f] for f in fresh)
+    return f"Fresh write (output layer new to the engine): {words}."
+

@@ -211,8 +211,7 @@ class Bench:
         argv = [*self.options.harden, "image", reference, "--no-verify", "--policy", policy, "--tag", tag,
                 "--report-dir", str(report_dir), *self.jobs_args()]
         holders = self.engine.layer_holders()
-        log.info("$ %sharden %s", f"SOURCE_DATE_EPOCH={epoch} " if epoch else "",
-                 " ".join(argv[len(self.options.harden):]))
+        _log_command(argv[len(self.options.harden):], epoch)
         measured = run_measured(argv, env=env, log_file=self.scratch / f"{name}-io-{self.counter}.log")
         if measured.exit_code != 0:
             raise RuntimeError(f"harden image {reference} failed (exit {measured.exit_code}):\n"
@@ -283,8 +282,7 @@ class Bench:
         out = self.scratch / f"{name}.phases.json"
         argv = [self.options.python, str(PHASES_SCRIPT), str(out), *args, *self.jobs_args()]
         env = dict(self.engine.env if env is None else env)
-        epoch = env.get("SOURCE_DATE_EPOCH")
-        log.info("$ %sharden %s", f"SOURCE_DATE_EPOCH={epoch} " if epoch else "", " ".join(args))
+        _log_command(args, env.get("SOURCE_DATE_EPOCH"))
         watcher = ContainerWatch(self.engine.client, self.engine.env) if watch else None
         if watcher is not None:
             with watcher:
@@ -328,10 +326,8 @@ class Bench:
         run, _ = self.phases_run(f"{name}-{key}", args, watch=verify, env=env)
         report = _read_json(report_dir / "report.json")
         written = self.engine.exists(tag)
-        fresh = None
-        if written:
-            fresh = not any(layer in holders for layer in self.engine.layers(tag))
-        elif run.exit_code == 0:
+        fresh = self.fresh(tag, holders) if written else None
+        if not written and run.exit_code == 0:
             raise RuntimeError(f"harden image {reference} --policy {policy} exited 0 but {tag} is missing")
         before, after = report_bytes(report)
         return PolicyRun(
@@ -392,7 +388,7 @@ class Bench:
         headline, hardened = self.policy_run("headline", f"`{policy}` policy (headline)", image, policy, name,
                                              verify=True)
         runs = [headline]
-        repeats = self.verify_repeats(headline, image, policy, name)
+        repeats, repeats_fresh = self.verify_repeats(headline, image, policy, name)
         self.deps_point = ScalingPoint("deps", image, original, io, headline)
         fast_tag = None
         if o.variants:
@@ -417,25 +413,33 @@ class Bench:
                 timed["fast-start"] = fast_tag
             startup = self.startup(timed, verifier.modules)
         result = self.result("deps", image, original, io, runs, started, naive=naive, checks=checks,
-                             startup=startup, verify_repeats=repeats)
+                             startup=startup, verify_repeats=repeats, verify_repeats_fresh=repeats_fresh)
         self.drop_tags()
         return result
 
-    def verify_repeats(self, headline: PolicyRun, image: str, policy: str, name: str) -> tuple[float, ...]:
+    def verify_repeats(self, headline: PolicyRun, image: str, policy: str,
+                       name: str) -> tuple[tuple[float, ...], tuple[bool | None, ...]]:
         """The verify phase of ``repeat - 1`` more ``harden image`` runs like the headline one (each must pass),
-        so the verification-time target rests on as many samples as the I/O comparison."""
+        so the verification-time target rests on as many samples as the I/O comparison; and whether each run's
+        output layer was new to the engine."""
         if not (headline.verified and headline.run.phases):
-            return ()
-        found = []
+            return (), ()
+        seconds, fresh = [], []
         for index in range(2, self.options.repeat + 1):
             key = f"verify-{index}"
-            _, _, args = self.image_args(image, policy, name, key)
+            tag, _, args = self.image_args(image, policy, name, key)
+            holders = self.engine.layer_holders()
             run, data = self.phases_run(f"{name}-{key}", args, watch=False, env=self.fresh_env()[0])
             if run.exit_code != 0 or (data.get("result") or {}).get("verification_ok") is not True:
                 raise RuntimeError(f"harden image {image} --policy {policy} (verification sample {index}) did not "
                                    f"pass: exit {run.exit_code} {run.error}")
-            found.append(run.verify_seconds)
-        return tuple(found)
+            seconds.append(run.verify_seconds)
+            fresh.append(self.fresh(tag, holders))
+        return tuple(seconds), tuple(fresh)
+
+    def fresh(self, tag: str, holders: Mapping[str, list[str]]) -> bool:
+        """No layer of ``tag`` was held by an image before the run (``holders``: layer -> images, taken then)."""
+        return not any(layer in holders for layer in self.engine.layers(tag))
 
     def naive(self, image: str, policy: str, name: str) -> tuple[Naive, str]:
         tag = self.tag(f"{name}-naive")
@@ -659,3 +663,9 @@ def default_harden(python: str) -> tuple[str, ...]:
     """The ``harden`` script beside ``python`` (a venv's), else ``python -m harden``."""
     candidate = Path(python).with_name("harden")
     return (str(candidate),) if candidate.exists() else (python, "-m", "harden")
+
+
+def _log_command(args: Sequence[str], epoch: int | str | None) -> None:
+    """The bench log's line for one harden run, with the SOURCE_DATE_EPOCH that makes its write fresh."""
+    log.info("$ %sharden %s", f"SOURCE_DATE_EPOCH={epoch} " if epoch else "", " ".join(args))
+

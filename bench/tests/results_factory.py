@@ -74,7 +74,8 @@ def policy_run(key: str, hardened_mb: int, *, verify: float | None, tree: int = 
 
 
 def deps_result(*, hardened_mb: int = 400, hardens: tuple[float, ...] = (40.0, 50.0, 45.0), verify: float = 55.0,
-                probes: int | None = 350, verify_repeats: tuple[float, ...] = ()) -> ImageResult:
+                probes: int | None = 350, verify_repeats: tuple[float, ...] = (),
+                verify_repeats_fresh: tuple[bool | None, ...] = ()) -> ImageResult:
     breakage = Breakage(True, 49, (("/opt/venv/bin/python3", 857, 847, 841),),
                         (Example("scipy.linalg", "ImportError: libscipy_openblas.so: not page-aligned"),),
                         (("/opt/venv/bin/python3", 42, 0),), ("pandas", "numpy"), 0, (), (), ("HV-NO-SHELL",), ())
@@ -87,7 +88,8 @@ def deps_result(*, hardened_mb: int = 400, hardens: tuple[float, ...] = (40.0, 5
               policy_run("default", 700, verify=None)),
         naive=naive,
         checks=(Check("os.getuid()", "...", (("original", "ok: uid 0"), ("hardened", "ok: uid 65532"))),),
-        options={"repeat": 3}, bench_seconds=600.0, verify_repeats=verify_repeats)
+        options={"repeat": 3}, bench_seconds=600.0, verify_repeats=verify_repeats,
+        verify_repeats_fresh=verify_repeats_fresh)
 
 
 def scaling_result(big_tree: int = 450) -> ImageResult:

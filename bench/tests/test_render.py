@@ -52,6 +52,13 @@ def test_the_verification_target_is_judged_on_the_median_of_every_verified_run()
     assert "in 1 more `harden image` run right after it, its verification PASSED" in single
 
 
+def test_the_verification_repeats_say_whether_they_wrote_fresh() -> None:
+    stale = deps_result(verify_repeats=(58.0, 61.0), verify_repeats_fresh=(True, False))
+    assert "Fresh write (output layer new to the engine): yes, NO." in render_markdown(stale)
+    unknown = render_markdown(deps_result(verify_repeats=(58.0, 61.0)))
+    assert "Their fresh write was not recorded." in unknown and "Fresh write (" not in unknown
+
+
 def test_memory_headline_adds_probe_containers_at_one_sample() -> None:
     result = deps_result(probes=520)
     memory = verdicts(result)[-1]
@@ -104,7 +111,8 @@ def test_summary_and_text_list_every_part() -> None:
 
 
 def test_results_come_back_from_json_unchanged(tmp_path: Path) -> None:
-    for result in (deps_result(verify_repeats=(58.0, 61.5)), scaling_result(), base_result()):
+    for result in (deps_result(verify_repeats=(58.0, 61.5), verify_repeats_fresh=(True, None)), scaling_result(),
+                   base_result()):
         path = tmp_path / "r.json"
         path.write_text(json.dumps(as_json(result)))
         assert load_result(path) == result
