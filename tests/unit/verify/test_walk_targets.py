@@ -71,3 +71,10 @@ def test_metadata_reports_names_versions_entry_points_top_level_and_roots(run_sc
                                      ["console_scripts", "broken", "alpha:missing"]]
     assert alpha["top_level"] == alpha["roots"] == ["_alpha_vendored", "alpha"]  # no top_level.txt: RECORD
     assert dists["beta"]["top_level"] == ["beta_mod"]
+
+
+def test_targets_are_grouped_by_top_level_name_largest_group_first() -> None:
+    from harden.verify.inimage.walk import by_tree
+
+    assert by_tree(["b.x:f", "c.d", "a.b", "b", "a", "a:main"]) == [["a", "a.b", "a:main"], ["b", "b.x:f"], ["c.d"]]
+    assert by_tree([]) == []

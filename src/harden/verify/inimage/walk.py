@@ -32,7 +32,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only; never evaluated at run time (Python 3.8 in the image)
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from importlib.metadata import Distribution
 
     Emit = Callable[[dict[str, object]], None]
@@ -649,7 +649,8 @@ def survey_interpreter(interpreter: str, config: dict[str, object], source: str,
     extra = set(config.get("targets", ()))  # type: ignore[call-overload]
     if surface:
         extra |= set(found["entry_points"])  # type: ignore[call-overload]
-    walk.run([(sorted(extra), False, False)] if extra else [], 1)
+    # after the trees, so that every module they reach was claimed by the deep walk first
+    walk.run([(names, False, False) for names in by_tree(extra)], int(config.get("jobs", 2)))  # type: ignore[call-overload]
     emit({"type": "env", "interpreter": interpreter, "version": found["version"], "sys_path": found["sys_path"],
           "stdlib_dirs": found["stdlib_dirs"], "stdlib_deep": stdlib_deep, "trees": len(trees),
           "entry_points": len(found["entry_points"]), "skipped": walk.skipped,  # type: ignore[arg-type]
@@ -831,13 +832,19 @@ def imports(config: dict[str, object]) -> None:
     """The targets in shared workers: one tree (top-level name) per worker, parents before children."""
     emit = locked_emit()
     interpreter = str(config["interpreter"])
-    trees: dict[str, list[str]] = {}
-    for target in sorted(str(t) for t in config.get("targets", ())):  # type: ignore[attr-defined]
-        trees.setdefault(target.partition(":")[0].split(".")[0], []).append(target)
     walk = Walk(interpreter, own_source(), float(config.get("timeout", 60)), emit)  # type: ignore[arg-type]
-    ordered = sorted(trees.values(), key=len, reverse=True)
-    walk.run([(names, False, False) for names in ordered], int(config.get("jobs", 2)))  # type: ignore[call-overload]
+    targets = [str(t) for t in config.get("targets", ())]  # type: ignore[attr-defined]
+    walk.run([(names, False, False) for names in by_tree(targets)], int(config.get("jobs", 2)))  # type: ignore[call-overload]
     emit({"type": "done"})
+
+
+def by_tree(targets: Iterable[str]) -> list[list[str]]:
+    """Import targets (``a.b`` or ``a.b:attr``) grouped by top-level name, each group sorted (parents before
+    children), the largest group first: one group per shared worker at a time."""
+    trees: dict[str, list[str]] = {}
+    for target in sorted(targets):
+        trees.setdefault(target.partition(":")[0].split(".")[0], []).append(target)
+    return sorted(trees.values(), key=len, reverse=True)
 
 
 def main(args: list[str]) -> int:
