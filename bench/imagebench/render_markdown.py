@@ -29,6 +29,8 @@ TITLES = {
     "data": "an independent data image, default policy",
     "base": "the Python base, hardened, beside a distroless-style image",
 }
+FRESH_WORD = {True: "yes", False: "NO", None: "?"}
+"""A run's *fresh write* (its output layer new to the engine), as every table and line says it."""
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -121,7 +123,7 @@ def io_section(result: ImageResult) -> list[str]:
         f, h = pair.floor, pair.harden
         first = "" if f.save_first_byte_seconds is None else f" (first byte at {sec(f.save_first_byte_seconds)})"
         rows.append((str(index), sec(f.save_seconds) + first, sec(f.load_seconds), sec(f.seconds), sec(h.wall_seconds),
-                     times(pair.ratio), {True: "yes", False: "NO", None: "?"}[h.fresh],
+                     times(pair.ratio), FRESH_WORD[h.fresh],
                      mb(h.memory.tree_rss_peak_bytes),
                      "; ".join(n for n in (f"{pair.first} first" if io.settle else "", pair.settle_note, f.note,
                                            h.error) if n)))
@@ -150,7 +152,7 @@ def runs_section(result: ImageResult) -> list[str]:
                      pct(run.hardened.gzip_bytes if run.hardened else None, o.gzip_bytes),
                      sec(r.wall_seconds), sec(r.seconds_excluding_verify),
                      sec(r.verify_seconds) if run.verified else "not verified",
-                     mb(r.memory.headline_bytes), {True: "yes", False: "NO", None: "?"}[run.fresh],
+                     mb(r.memory.headline_bytes), FRESH_WORD[run.fresh],
                      f"exit {r.exit_code}"))
     lines += table(("run", "policy", "uncompressed vs original", "gzip vs original", "wall", "without verify",
                     "verify", "peak memory", "fresh write", "exit"), rows)
@@ -367,6 +369,5 @@ def _repeats_fresh(fresh: tuple[bool | None, ...]) -> str:
     """Whether the verification repeats wrote fresh, as the policy table's *fresh write* column says it."""
     if not fresh:
         return "Their fresh write was not recorded."
-    words = ", ".join({True: "yes", False: "NO", None: "?"}[f] for f in fresh)
+    words = ", ".join(FRESH_WORD[f] for f in fresh)
     return f"Fresh write (output layer new to the engine): {words}."
-

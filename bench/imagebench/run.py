@@ -17,7 +17,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -217,12 +217,12 @@ class Bench:
             raise RuntimeError(f"harden image {reference} failed (exit {measured.exit_code}):\n"
                                f"{measured.stderr_tail}")
         layers = self.engine.layers(tag)
-        held = sorted({h for layer in layers for h in holders.get(layer, ())})
+        held = _held_by(layers, holders)
         report = _read_json(report_dir / "report.json")
         if not self.options.keep_images:
             self.engine.remove([tag])  # the next sample must not find this layer in the engine
         return HardenSample(measured.wall_seconds, measured.exit_code, layers, not held, epoch, measured.memory,
-                            harden_seconds(report), tuple(held))
+                            harden_seconds(report), held)
 
     def io_comparison(self, reference: str, policy: str, name: str, *, gzip: bool = True) -> tuple[
             IoComparison, ImageSize]:
@@ -439,7 +439,7 @@ class Bench:
 
     def fresh(self, tag: str, holders: Mapping[str, list[str]]) -> bool:
         """No layer of ``tag`` was held by an image before the run (``holders``: layer -> images, taken then)."""
-        return not any(layer in holders for layer in self.engine.layers(tag))
+        return not _held_by(self.engine.layers(tag), holders)
 
     def naive(self, image: str, policy: str, name: str) -> tuple[Naive, str]:
         tag = self.tag(f"{name}-naive")
@@ -669,3 +669,8 @@ def _log_command(args: Sequence[str], epoch: int | str | None) -> None:
     """The bench log's line for one harden run, with the SOURCE_DATE_EPOCH that makes its write fresh."""
     log.info("$ %sharden %s", f"SOURCE_DATE_EPOCH={epoch} " if epoch else "", " ".join(args))
 
+
+def _held_by(layers: Iterable[str], holders: Mapping[str, list[str]]) -> tuple[str, ...]:
+    """The images that held any of ``layers`` (``holders``, from ``EngineCli.layer_holders`` before the run),
+    sorted: none when the run's write was fresh."""
+    return tuple(sorted({image for layer in layers for image in holders.get(layer, ())}))
